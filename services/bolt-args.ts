@@ -1,0 +1,122 @@
+import { InvalidInputError } from './errors.js'
+import type { ExecutionType } from './types.js'
+import {
+  MAX_TAGS, MAX_TARGETS, PACKAGE_ACTIONS, type PackageAction,
+  isValidCommand, isValidEnvironment, isValidPackageToken, isValidTag, isValidTarget,
+  isValidTaskName, isValidTaskParamName
+} from './validation.js'
+
+export type OperationSpec =
+  | { type: 'command', targets: string[], command: string }
+  | { type: 'task', targets: string[], task: string, params?: Record<string, unknown> }
+  | { type: 'puppet', targets: string[], noop?: boolean, environment?: string, tags?: string[] }
+  | { type: 'package', targets: string[], name: string, action?: PackageAction, version?: string }
+
+export interface BoltArgsOptions {
+  projectDir: string
+  /** e.g. `puppet agent --test --color=false`, run through `bolt command run`. */
+  puppetAgentCommand: string
+  /** `--run-as` user for Puppet runs; null for none. */
+  puppetRunAs: string | null
+}
+
+export interface BoltInvocation {
+  type: ExecutionType
+  /** What the record calls the action: the command, the task, `puppet agent` or the package name. */
+  action: string
+  args: string[]
+  /** The command line for display, with secrets redacted. */
+  display: string
+}
+
+function fail (message: string): never {
+  throw new InvalidInputError(message)
+}
+
+// The schemas reject all of this already; checking again here keeps the builder safe on its own.
+function checkTargets (targets: string[]): string {
+  if (!Array.isArray(targets) || targets.length === 0 || targets.length > MAX_TARGETS) {
+    fail(`targets must hold 1 to ${MAX_TARGETS} names`)
+  }
+  for (const t of targets) {
+    if (typeof t !== 'string' || !isValidTarget(t)) fail(`invalid target '${String(t)}'`)
+  }
+  return `--targets=${targets.join(',')}`
+}
+
+function commonArgs (options: BoltArgsOptions): string[] {
+  return ['--format=json', '--stream', '--no-color', '--no-save-rerun', `--project=${options.projectDir}`]
+}
+
+export function buildBoltInvocation (spec: OperationSpec, options: BoltArgsOptions): BoltInvocation {
+  const targets = checkTargets(spec.targets)
+  const common = commonArgs(options)
+  switch (spec.type) {
+    case 'command': {
+      if (typeof spec.command !== 'string' || !isValidCommand(spec.command)) {
+        fail('command must be 1 to 8192 characters, not start with "-" or "@", and contain no NUL')
+      }
+      const args = ['command', 'run', ...common, targets, '--', spec.command]
+      return { type: 'command', action: spec.command, args, display: displayCommandLine(args) }
+    }
+    case 'task': {
+      if (!isValidTaskName(spec.task)) fail(`invalid task name '${spec.task}'`)
+      const params = spec.params ?? {}
+      if (typeof params !== 'object' || params === null || Array.isArray(params)) fail('params must be an object')
+      for (const key of Object.keys(params)) {
+        if (!isValidTaskParamName(key)) fail(`invalid task parameter name '${key}'`)
+      }
+      const args = ['task', 'run', ...common, targets, `--params=${JSON.stringify(params)}`, '--', spec.task]
+      const shown = ['task', 'run', ...common, targets, `--params=${JSON.stringify(redactParams(params))}`, '--', spec.task]
+      return { type: 'task', action: spec.task, args, display: displayCommandLine(shown) }
+    }
+    case 'puppet': {
+      let agent = options.puppetAgentCommand
+      if (spec.noop === true) agent += ' --noop'
+      if (spec.environment !== undefined) {
+        if (!isValidEnvironment(spec.environment)) fail(`invalid environment '${spec.environment}'`)
+        agent += ` --environment=${spec.environment}`
+      }
+      if (spec.tags !== undefined && spec.tags.length > 0) {
+        if (spec.tags.length > MAX_TAGS) fail(`at most ${MAX_TAGS} tags`)
+        for (const tag of spec.tags) if (!isValidTag(tag)) fail(`invalid tag '${tag}'`)
+        agent += ` --tags=${spec.tags.join(',')}`
+      }
+      const runAs = options.puppetRunAs === null ? [] : [`--run-as=${options.puppetRunAs}`]
+      const args = ['command', 'run', ...common, targets, ...runAs, '--', agent]
+      return { type: 'puppet', action: 'puppet agent', args, display: displayCommandLine(args) }
+    }
+    case 'package': {
+      const action = spec.action ?? 'install'
+      if (!PACKAGE_ACTIONS.includes(action)) fail(`invalid package action '${String(action)}'`)
+      if (!isValidPackageToken(spec.name)) fail(`invalid package name '${spec.name}'`)
+      if (spec.version !== undefined && !isValidPackageToken(spec.version)) fail(`invalid package version '${spec.version}'`)
+      const params: Record<string, string> = { action, name: spec.name }
+      if (spec.version !== undefined) params.version = spec.version
+      const args = ['task', 'run', ...common, targets, `--params=${JSON.stringify(params)}`, '--', 'package']
+      return { type: 'package', action: spec.name, args, display: displayCommandLine(args) }
+    }
+  }
+}
+
+const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential/i
+// `--password=x`, `--sudo-password x`, `-p x` style arguments inside a command string.
+const SECRET_OPTION = /((?:^|\s)(?:--?[\w-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key)[\w-]*)(?:=|\s+))('[^']*'|"[^"]*"|\S+)/gi
+
+function redactParams (params: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(params)) out[key] = SECRET_KEY.test(key) ? '[REDACTED]' : value
+  return out
+}
+
+export function redactCommand (text: string): string {
+  return text.replace(SECRET_OPTION, '$1[REDACTED]')
+}
+
+function shellQuote (arg: string): string {
+  return /^[A-Za-z0-9_/.,:=@%+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`
+}
+
+export function displayCommandLine (args: string[]): string {
+  return ['bolt', ...args].map((a) => shellQuote(redactCommand(a))).join(' ')
+}

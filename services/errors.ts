@@ -1,0 +1,11 @@
+import createError from '@fastify/error'
+
+// Typed errors with stable codes; the HTTP layer turns them into `{error: {code, message}}`.
+
+export const InvalidInputError = createError('BOLT_STREAM_INVALID_INPUT', '%s', 400)
+export const ExecutionNotFoundError = createError('BOLT_STREAM_EXECUTION_NOT_FOUND', "Execution '%s' not found", 404)
+export const ExecutionFinishedError = createError(
+  'BOLT_STREAM_EXECUTION_FINISHED', "Execution '%s' already finished with status '%s'", 409)
+export const ShuttingDownError = createError('BOLT_STREAM_SHUTTING_DOWN', 'The service is shutting down; start the execution on another instance', 503)
+export const InvalidEventIdError = createError('BOLT_STREAM_INVALID_EVENT_ID', '%s', 400)
+export const ConfigError = createError('BOLT_STREAM_INVALID_CONFIG', 'Invalid configuration: %s', 500)
