@@ -1,0 +1,151 @@
+import { existsSync, statSync } from 'node:fs'
+import { isAbsolute, resolve } from 'node:path'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { ConfigError } from './errors.js'
+
+// Configuration from environment variables. Every value is checked at start-up; a bad one
+// stops the service with a message naming the setting.
+
+const Int = (def: number, min: number, max: number, description: string) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description })
+
+export const EnvSchema = Type.Object({
+  HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'Address to listen on' }),
+  PORT: Int(3000, 0, 65535, 'Port to listen on'),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level' }),
+  BOLT_PATH: Type.String({ default: 'bolt', minLength: 1, description: 'The Bolt executable (name on PATH or a path)' }),
+  BOLT_PROJECT: Type.String({ default: '', description: 'Bolt project directory; empty = ./data/bolt-project, created' }),
+  BOLT_ENV_PASSTHROUGH: Type.String({ default: '', description: 'Comma-separated extra environment variables passed to Bolt' }),
+  BOLT_PROBE_INTERVAL_MS: Int(30_000, 1000, 3_600_000, 'How often readiness re-checks `bolt --version`'),
+  BOLT_KILL_GRACE_MS: Int(5000, 100, 60_000, 'Time between SIGTERM and SIGKILL of a Bolt process group'),
+  EXECUTION_TIMEOUT_MS: Int(300_000, 1000, 86_400_000, 'Longest an execution may run'),
+  STREAM_FLUSH_INTERVAL_MS: Int(100, 1, 10_000, 'Output batching window per stream and target'),
+  STREAM_HEARTBEAT_MS: Int(15_000, 1000, 300_000, 'Interval of SSE heartbeat comments'),
+  STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'Unsent bytes a subscriber may fall behind before it is disconnected'),
+  MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'Output bytes streamed and kept per execution'),
+  HISTORY_MAX_EXECUTIONS: Int(1000, 1, 1_000_000, 'Executions kept in memory'),
+  HISTORY_MAX_BYTES: Int(268_435_456, 1_048_576, 68_719_476_736, 'Approximate bytes of history kept in memory'),
+  SHUTDOWN_GRACE_MS: Int(20_000, 0, 3_600_000, 'Time running executions get to finish on shutdown'),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated allowed origins; empty = no CORS' }),
+  PUPPET_AGENT_COMMAND: Type.String({ default: 'puppet agent --test --color=false', minLength: 1, description: 'Command run for Puppet runs' }),
+  PUPPET_RUN_AS: Type.String({ default: 'root', description: 'User for `--run-as` on Puppet runs; empty = none' })
+}, { additionalProperties: true })
+
+type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  host: string
+  port: number
+  logLevel: string
+  boltPath: string
+  boltProject: string
+  /** The project directory is ours to create. */
+  boltProjectIsDefault: boolean
+  boltEnvPassthrough: string[]
+  boltProbeIntervalMs: number
+  boltKillGraceMs: number
+  executionTimeoutMs: number
+  streamFlushIntervalMs: number
+  streamHeartbeatMs: number
+  streamMaxBufferedBytes: number
+  maxOutputBytes: number
+  historyMaxExecutions: number
+  historyMaxBytes: number
+  shutdownGraceMs: number
+  corsOrigins: string[]
+  puppetAgentCommand: string
+  puppetRunAs: string | null
+}
+
+const NAMES = Object.keys(EnvSchema.properties) as Array<keyof Env>
+
+/** Reads the configuration; throws ConfigError naming the first bad setting. */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const raw: Record<string, unknown> = {}
+  for (const name of NAMES) {
+    const value = env[name]
+    if (value === undefined || value === '') continue
+    raw[name] = value.trim()
+    const schema = EnvSchema.properties[name] as unknown as { type?: string, minimum?: number, maximum?: number }
+    // TypeBox would turn '1.5' or '1e3' into 1; a setting must say exactly what it means.
+    if (schema.type === 'integer' && !/^-?\d+$/.test(value.trim())) {
+      throw new ConfigError(`${name} must be a whole number from ${schema.minimum} to ${schema.maximum} (got ${JSON.stringify(value)})`)
+    }
+  }
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, { ...raw })) as Env
+  const first = Value.Errors(EnvSchema, converted).First()
+  if (first !== undefined) {
+    const name = first.path.replace(/^\//, '')
+    const got = raw[name] === undefined ? '' : ` (got ${JSON.stringify(raw[name])})`
+    const schema = EnvSchema.properties[name as keyof Env] as unknown as { minimum?: number, maximum?: number, type?: string } | undefined
+    throw new ConfigError(`${name} ${describe(schema, first.message)}${got}`)
+  }
+  const e = converted
+
+  const boltProjectIsDefault = e.BOLT_PROJECT === ''
+  const boltProject = resolve(cwd, boltProjectIsDefault ? 'data/bolt-project' : e.BOLT_PROJECT)
+  if (!boltProjectIsDefault && (!existsSync(boltProject) || !statSync(boltProject).isDirectory())) {
+    throw new ConfigError(`BOLT_PROJECT ${JSON.stringify(e.BOLT_PROJECT)} is not an existing directory`)
+  }
+  if (!isAbsolute(e.BOLT_PATH) && e.BOLT_PATH.includes('/')) {
+    // Relative paths are resolved once, so a changed working directory cannot change the binary.
+    e.BOLT_PATH = resolve(cwd, e.BOLT_PATH)
+  }
+  const passthrough = list(e.BOLT_ENV_PASSTHROUGH)
+  for (const name of passthrough) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ConfigError(`BOLT_ENV_PASSTHROUGH has an invalid variable name ${JSON.stringify(name)}`)
+  }
+  const origins = list(e.CORS_ORIGINS)
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ORIGINS entry ${JSON.stringify(origin)} is not an origin like https://ops.example.com`)
+    }
+  }
+  if (/[\0\n\r]/.test(e.PUPPET_AGENT_COMMAND) || e.PUPPET_AGENT_COMMAND.startsWith('-')) {
+    throw new ConfigError('PUPPET_AGENT_COMMAND must be one line and must not start with "-"')
+  }
+  if (e.PUPPET_RUN_AS !== '' && !/^[a-z_][a-z0-9_.-]*$/i.test(e.PUPPET_RUN_AS)) {
+    throw new ConfigError(`PUPPET_RUN_AS ${JSON.stringify(e.PUPPET_RUN_AS)} is not a user name`)
+  }
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    boltPath: e.BOLT_PATH,
+    boltProject,
+    boltProjectIsDefault,
+    boltEnvPassthrough: passthrough,
+    boltProbeIntervalMs: e.BOLT_PROBE_INTERVAL_MS,
+    boltKillGraceMs: e.BOLT_KILL_GRACE_MS,
+    executionTimeoutMs: e.EXECUTION_TIMEOUT_MS,
+    streamFlushIntervalMs: e.STREAM_FLUSH_INTERVAL_MS,
+    streamHeartbeatMs: e.STREAM_HEARTBEAT_MS,
+    streamMaxBufferedBytes: e.STREAM_MAX_BUFFERED_BYTES,
+    maxOutputBytes: e.MAX_OUTPUT_BYTES,
+    historyMaxExecutions: e.HISTORY_MAX_EXECUTIONS,
+    historyMaxBytes: e.HISTORY_MAX_BYTES,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    corsOrigins: origins,
+    puppetAgentCommand: e.PUPPET_AGENT_COMMAND,
+    puppetRunAs: e.PUPPET_RUN_AS === '' ? null : e.PUPPET_RUN_AS
+  }
+}
+
+function list (value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+}
+
+function describe (schema: { minimum?: number, maximum?: number, type?: string } | undefined, fallback: string): string {
+  if (schema?.type === 'integer') return `must be a whole number from ${schema.minimum} to ${schema.maximum}`
+  if (schema !== undefined && 'anyOf' in schema) {
+    return `must be one of ${(schema.anyOf as Array<{ const: string }>).map((s) => s.const).join(', ')}`
+  }
+  return fallback.toLowerCase()
+}
+
+/** Settings with their defaults, for the README and `--help`-like output. */
+export function configDefaults (): Record<string, unknown> {
+  return Value.Default(EnvSchema, {}) as Record<string, unknown>
+}

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto'
+import { buildBoltInvocation, type BoltArgsOptions, type BoltInvocation, type OperationSpec } from './bolt-args.js'
+import type { BoltRunner, RunOutcome } from './bolt-runner.js'
+import { ExecutionFinishedError, ExecutionNotFoundError, ShuttingDownError } from './errors.js'
+import type { ExecutionStore } from './execution-store.js'
+import type { StreamManager } from './stream-manager.js'
+import type { ExecutionError, ExecutionRecord, ExecutionStatus, StreamingCallback, TargetResult } from './types.js'
+
+export interface ExecutionServiceOptions {
+  store: ExecutionStore
+  manager: StreamManager
+  runner: BoltRunner
+  args: BoltArgsOptions
+  timeoutMs: number
+  maxOutputBytes: number
+  logger: { info: (obj: object, msg?: string) => void, error: (obj: object, msg?: string) => void }
+}
+
+export interface Execution {
+  record: ExecutionRecord
+  invocation: BoltInvocation
+}
+
+interface Running {
+  controller: AbortController
+  done: Promise<void>
+}
+
+export const SHUTDOWN_REASON = 'Cancelled: the service is shutting down'
+
+/** Starts Bolt runs, follows them to their end, and keeps their record and event log. */
+export class ExecutionService {
+  private readonly running = new Map<string, Running>()
+  private draining = false
+
+  constructor (private readonly options: ExecutionServiceOptions) {}
+
+  get isDraining (): boolean {
+    return this.draining
+  }
+
+  get runningCount (): number {
+    return this.running.size
+  }
+
+  /** Validates the operation and records a new running execution (nothing is spawned yet). */
+  async create (spec: OperationSpec, expertMode: boolean): Promise<Execution> {
+    if (this.draining) throw new ShuttingDownError()
+    const invocation = buildBoltInvocation(spec, this.options.args)
+    const record: ExecutionRecord = {
+      id: randomUUID(),
+      type: invocation.type,
+      targets: [...spec.targets],
+      action: invocation.action,
+      status: 'running',
+      startedAt: new Date().toISOString(),
+      completedAt: null,
+      expertMode,
+      command: expertMode ? invocation.display : null,
+      results: [],
+      error: null,
+      outputTruncated: false
+    }
+    await this.options.store.create(record)
+    this.options.manager.open(record.id)
+    this.options.manager.append(record.id, 'status', { status: 'running' })
+    return { record, invocation }
+  }
+
+  /** Runs the execution in the background, reporting to `callbacks` (output is only streamed when given). */
+  run (execution: Execution, callbacks?: StreamingCallback & { close?: () => void }): void {
+    const { record, invocation } = execution
+    const controller = new AbortController()
+    const done = (async () => {
+      callbacks?.onCommand?.(invocation.display)
+      const outcome = await this.options.runner.run({
+        invocation,
+        timeoutMs: this.options.timeoutMs,
+        maxOutputBytes: this.options.maxOutputBytes,
+        signal: controller.signal,
+        callbacks
+      })
+      callbacks?.flush?.()
+      callbacks?.close?.()
+      await this.finish(record, outcome)
+    })().catch(async (err: unknown) => {
+      this.options.logger.error({ err, executionId: record.id }, 'execution failed unexpectedly')
+      const error = { kind: 'bolt-stream/internal-error', message: 'The execution failed because of an internal error' }
+      await this.options.store.update(record.id, { status: 'failed', completedAt: new Date().toISOString(), error })
+        .catch(() => {})
+      if (this.options.manager.isLive(record.id)) {
+        await this.options.manager.terminate(record.id, 'error', { status: 'failed', error }).catch(() => {})
+      }
+    }).finally(() => {
+      this.running.delete(record.id)
+    })
+    this.running.set(record.id, { controller, done })
+  }
+
+  private async finish (record: ExecutionRecord, outcome: RunOutcome): Promise<void> {
+    const { status, error, results } = decideOutcome(outcome)
+    const completedAt = new Date().toISOString()
+    await this.options.store.update(record.id, {
+      status, completedAt, results, error, outputTruncated: outcome.outputTruncated
+    })
+    this.options.manager.append(record.id, 'status', { status })
+    this.options.logger.info({ executionId: record.id, status, exitCode: outcome.exitCode }, 'execution finished')
+    if (error === null) {
+      await this.options.manager.terminate(record.id, 'complete', { status, results, outputTruncated: outcome.outputTruncated })
+    } else {
+      await this.options.manager.terminate(record.id, 'error', { status, error })
+    }
+  }
+
+  /** Cancels a running execution; the record says `cancelled` once Bolt has exited. */
+  async cancel (id: string, reason = 'Cancelled by request'): Promise<ExecutionRecord> {
+    const record = await this.options.store.get(id)
+    if (record === undefined) throw new ExecutionNotFoundError(id)
+    const run = this.running.get(id)
+    if (run === undefined || record.status !== 'running') throw new ExecutionFinishedError(id, record.status)
+    run.controller.abort(reason)
+    return record
+  }
+
+  /** Waits for running executions until `graceMs`; cancels what is still running; resolves when all ended. */
+  async drain (graceMs: number): Promise<void> {
+    this.draining = true
+    if (this.running.size > 0 && graceMs > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        Promise.allSettled([...this.running.values()].map((r) => r.done)),
+        new Promise((resolve) => { timer = setTimeout(resolve, graceMs) })
+      ])
+      clearTimeout(timer)
+    }
+    const left = [...this.running.values()]
+    for (const run of left) run.controller.abort(SHUTDOWN_REASON)
+    await Promise.allSettled(left.map((r) => r.done))
+  }
+}
+
+export function decideOutcome (outcome: RunOutcome): { status: ExecutionStatus, error: ExecutionError | null, results: TargetResult[] } {
+  const { document: doc } = outcome
+  const results = doc.results
+  switch (outcome.end) {
+    case 'spawn-failed':
+      return { status: 'failed', error: outcome.spawnError ?? { kind: 'bolt-stream/spawn-failed', message: 'Bolt could not be started' }, results }
+    case 'timed_out':
+      return { status: 'timed_out', error: { kind: 'bolt-stream/timeout', message: outcome.cancelReason ?? 'Timed out' }, results }
+    case 'cancelled':
+      return { status: 'cancelled', error: { kind: 'bolt-stream/cancelled', message: outcome.cancelReason ?? 'Cancelled' }, results }
+    case 'exited':
+  }
+  if (doc.error !== null) {
+    let message = doc.error.message
+    if (doc.error.kind === 'bolt-stream/no-output' || doc.error.kind === 'bolt-stream/truncated-document') {
+      const how = outcome.signal !== null ? `killed by ${outcome.signal}` : `exit code ${String(outcome.exitCode)}`
+      message += ` (${how})`
+      const tail = outcome.stderrTail.trim()
+      if (tail.length > 0) message += `; Bolt's stderr ends with: ${tail.slice(-1000)}`
+    }
+    return { status: 'failed', error: { ...doc.error, message }, results }
+  }
+  if (results.length === 0) {
+    return { status: 'failed', error: { kind: 'bolt-stream/no-results', message: 'Bolt reported no results' }, results }
+  }
+  const ok = results.filter((r) => r.status === 'success').length
+  const status: ExecutionStatus = ok === results.length ? 'success' : ok === 0 ? 'failed' : 'partial'
+  return { status, error: null, results }
+}
