@@ -100,12 +100,21 @@ export class StreamManager {
 
   /** Streaming callbacks that log an execution's output. */
   callbacksFor (id: string): StreamingCallback {
-    return {
-      onCommand: (command) => this.push(id, 'command', { command }),
-      onStdout: (output, target) => this.push(id, 'stdout', { target, output }),
-      onStderr: (output, target) => this.push(id, 'stderr', { target, output }),
-      onTruncated: (output) => this.push(id, 'stderr', { target: null, output, truncated: true })
+    // Output that arrives after the terminal event (a stray timer) is dropped, never appended.
+    const push = (type: LoggedEventType, data: unknown): void => {
+      if (this.channels.get(id)?.terminalSeq === null) this.push(id, type, data)
     }
+    return {
+      onCommand: (command) => push('command', { command }),
+      onStdout: (output, target) => push('stdout', { target, output }),
+      onStderr: (output, target) => push('stderr', { target, output }),
+      onTruncated: (output) => push('stderr', { target: null, output, truncated: true })
+    }
+  }
+
+  /** Seq of the terminal event of a live execution, once appended. */
+  terminalSeq (id: string): number | null {
+    return this.channels.get(id)?.terminalSeq ?? null
   }
 
   private push (id: string, type: LoggedEventType, data: unknown): ExecutionEvent {

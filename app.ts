@@ -1,0 +1,68 @@
+import fastifyCors from '@fastify/cors'
+import { fastifySSE } from '@fastify/sse'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import boltPlugin from './plugins/bolt.js'
+import configPlugin from './plugins/config.js'
+import errorHandler from './plugins/error-handler.js'
+import executionsPlugin from './plugins/executions.js'
+import outputBuffering from './plugins/output-buffering.js'
+import storePlugin from './plugins/store.js'
+import streamingPlugin from './plugins/streaming.js'
+import validation from './plugins/validation.js'
+import commands from './routes/commands.js'
+import executions from './routes/executions.js'
+import health from './routes/health.js'
+import packages from './routes/packages.js'
+import puppetRuns from './routes/puppet-runs.js'
+import stream from './routes/stream.js'
+import tasks from './routes/tasks.js'
+import type { Config } from './services/config.js'
+
+export interface AppOptions {
+  config: Config
+}
+
+/** Server options the app expects; server.ts and the tests both use them. */
+export function serverOptions (config: Config): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie']
+    },
+    bodyLimit: 64 * 1024,
+    // Streams stay open for minutes: closing must not wait for idle keep-alive sockets.
+    forceCloseConnections: 'idle'
+  }
+}
+
+async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  await fastify.register(configPlugin, { config: opts.config })
+  await fastify.register(validation)
+  await fastify.register(errorHandler)
+  if (opts.config.corsOrigins.length > 0) {
+    await fastify.register(fastifyCors, {
+      origin: opts.config.corsOrigins.includes('*') ? '*' : opts.config.corsOrigins,
+      exposedHeaders: ['Location'],
+      allowedHeaders: ['Content-Type', 'Last-Event-ID', 'Authorization']
+    })
+  }
+  await fastify.register(fastifySSE)
+  await fastify.register(storePlugin)
+  await fastify.register(streamingPlugin)
+  await fastify.register(outputBuffering)
+  await fastify.register(boltPlugin)
+  await fastify.register(executionsPlugin)
+
+  await fastify.register(health)
+  await fastify.register(async (api) => {
+    await api.register(commands)
+    await api.register(tasks)
+    await api.register(puppetRuns)
+    await api.register(packages)
+    await api.register(executions)
+    await api.register(stream)
+  }, { prefix: '/api' })
+}
+
+export default fp(app, { name: 'bolt-stream', fastify: '5.x' })

@@ -1,0 +1,54 @@
+import fp from 'fastify-plugin'
+import type { FastifyError } from 'fastify'
+
+// One place that shapes every error response as `{error: {code, message}}` and keeps the
+// internals of 5xx errors out of responses.
+
+const FRAMEWORK_CODES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'BOLT_STREAM_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BOLT_STREAM_BODY_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BOLT_STREAM_INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BOLT_STREAM_INVALID_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BOLT_STREAM_BAD_REQUEST',
+  FST_ERR_VALIDATION: 'BOLT_STREAM_VALIDATION_FAILED'
+}
+
+export function errorBody (code: string, message: string): { error: { code: string, message: string } } {
+  return { error: { code, message } }
+}
+
+export default fp(async function errorHandler (fastify) {
+  fastify.setErrorHandler(function (error: FastifyError, request, reply) {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600
+      ? error.statusCode
+      : 500
+    if (status >= 500) {
+      request.log.error(error, 'request failed')
+    } else {
+      request.log.info({ err: error }, 'request rejected')
+    }
+    let code: string
+    let message = error.message
+    if (error.validation !== undefined) {
+      code = 'BOLT_STREAM_VALIDATION_FAILED'
+    } else if (typeof error.code === 'string' && error.code.startsWith('BOLT_STREAM_')) {
+      code = error.code
+    } else if (typeof error.code === 'string' && FRAMEWORK_CODES[error.code] !== undefined) {
+      code = FRAMEWORK_CODES[error.code]
+    } else if (status === 404) {
+      code = 'BOLT_STREAM_NOT_FOUND'
+    } else if (status < 500) {
+      code = 'BOLT_STREAM_BAD_REQUEST'
+    } else {
+      code = status === 503 ? 'BOLT_STREAM_UNAVAILABLE' : 'BOLT_STREAM_INTERNAL_ERROR'
+      message = status === 503 ? 'Service unavailable' : 'Internal server error'
+    }
+    if (error.code === 'BOLT_STREAM_SHUTTING_DOWN') message = error.message
+    if (reply.sent || reply.raw.headersSent) return
+    void reply.code(status).type('application/json').send(errorBody(code, message))
+  })
+
+  fastify.setNotFoundHandler(function (request, reply) {
+    void reply.code(404).send(errorBody('BOLT_STREAM_ROUTE_NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`))
+  })
+}, { name: 'error-handler', fastify: '5.x' })

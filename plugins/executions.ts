@@ -1,0 +1,25 @@
+import fp from 'fastify-plugin'
+import { ExecutionService } from '../services/execution-service.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    executions: ExecutionService
+  }
+}
+
+export default fp(async function executions (fastify) {
+  const { config } = fastify
+  const service = new ExecutionService({
+    store: fastify.store,
+    manager: fastify.streaming,
+    runner: fastify.bolt,
+    args: { projectDir: config.boltProject, puppetAgentCommand: config.puppetAgentCommand, puppetRunAs: config.puppetRunAs },
+    timeoutMs: config.executionTimeoutMs,
+    maxOutputBytes: config.maxOutputBytes,
+    logger: fastify.log
+  })
+  fastify.decorate('executions', service)
+  // server.ts drains with the grace period before closing; when closed directly
+  // (tests, embedding) nothing may outlive the instance: cancel at once.
+  fastify.addHook('onClose', async () => service.drain(0))
+}, { name: 'executions', fastify: '5.x', dependencies: ['config', 'store', 'streaming', 'bolt'] })

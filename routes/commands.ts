@@ -1,0 +1,14 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { launch } from './launch.js'
+import { Accepted, CommandBody, errorResponses } from './schemas.js'
+
+const commands: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post('/commands', {
+    schema: { summary: 'Run a shell command on the targets', body: CommandBody, response: { 202: Accepted, ...errorResponses } }
+  }, async (request, reply) => {
+    const { targets, command, expertMode = false } = request.body
+    return launch(fastify, reply, { type: 'command', targets, command }, expertMode)
+  })
+}
+
+export default commands

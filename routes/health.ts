@@ -1,0 +1,26 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+
+const Health = Type.Object({
+  status: Type.String(),
+  boltVersion: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String())
+})
+
+const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  // Liveness: the process answers. It never depends on Bolt, so a missing Bolt does not
+  // get the pod restarted in a loop.
+  fastify.get('/health/live', { schema: { response: { 200: Health } } }, async () => ({ status: 'ok' }))
+
+  fastify.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async (_request, reply) => {
+    if (fastify.executions.isDraining) return reply.code(503).send({ status: 'draining', reason: 'The service is shutting down' })
+    const bolt = fastify.boltStatus()
+    if (bolt.state === 'ok') return { status: 'ready', boltVersion: bolt.version }
+    return reply.code(503).send({
+      status: 'not_ready',
+      reason: bolt.state === 'unknown' ? 'Bolt has not been checked yet' : bolt.message
+    })
+  })
+}
+
+export default health

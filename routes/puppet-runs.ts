@@ -1,0 +1,14 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { launch } from './launch.js'
+import { Accepted, PuppetRunBody, errorResponses } from './schemas.js'
+
+const puppetRuns: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post('/puppet-runs', {
+    schema: { summary: 'Run the Puppet agent on the targets', body: PuppetRunBody, response: { 202: Accepted, ...errorResponses } }
+  }, async (request, reply) => {
+    const { targets, noop, environment, tags, expertMode = false } = request.body
+    return launch(fastify, reply, { type: 'puppet', targets, noop, environment, tags }, expertMode)
+  })
+}
+
+export default puppetRuns

@@ -1,0 +1,94 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { SseSink } from '../plugins/streaming.js'
+import { ExecutionNotFoundError, InvalidEventIdError } from '../services/errors.js'
+import { isFinished } from '../services/types.js'
+import { ErrorResponse, ExecutionIdParams } from './schemas.js'
+
+const EVENT_ID = /^\d{1,15}$/
+/** Reconnection delay suggested to EventSource clients. */
+const RETRY_MS = 2000
+
+const stream: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { streaming, store, sseConnections, config } = fastify
+
+  fastify.get('/executions/:id/stream', {
+    sse: { kind: 'only', heartbeat: false }, // one shared heartbeat timer instead (plugins/streaming.ts)
+    schema: {
+      summary: 'Follow an execution over Server-Sent Events',
+      params: ExecutionIdParams,
+      // Open: EventSource polyfills and proxies add cache-busting parameters.
+      querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 32 })) }),
+      response: { 204: Type.Null(), 400: ErrorResponse, 404: ErrorResponse }
+    }
+  }, async (request, reply) => {
+    const { id } = request.params
+    const record = await store.get(id)
+    if (record === undefined) throw new ExecutionNotFoundError(id)
+
+    // The header (sent by EventSource on reconnect) wins over the query (first connection).
+    const header = request.headers['last-event-id']
+    const given = typeof header === 'string' && header !== '' ? header : request.query.lastEventId
+    let after = 0
+    if (given !== undefined && given !== '') {
+      if (!EVENT_ID.test(given)) throw new InvalidEventIdError(`Last-Event-ID must be a whole number (got ${JSON.stringify(given.slice(0, 32))})`)
+      after = Number(given)
+    }
+    const live = streaming.isLive(id)
+    const lastSeq = live ? (streaming.lastAssignedSeq(id) ?? 0) : await store.lastSeq(id)
+    if (after > lastSeq) {
+      throw new InvalidEventIdError(`Last-Event-ID ${after} is beyond this execution's last event (${lastSeq})`)
+    }
+    const terminalSeq = live ? streaming.terminalSeq(id) : (isFinished(record.status) ? lastSeq : null)
+    if (terminalSeq !== null && after >= terminalSeq) {
+      // The client has everything; 204 makes EventSource stop reconnecting.
+      return reply.code(204).send(null)
+    }
+
+    reply.header('cache-control', 'no-cache, no-transform')
+    reply.header('x-accel-buffering', 'no')
+    reply.sse.keepAlive()
+    const sink = new SseSink(reply, config.streamMaxBufferedBytes)
+    sseConnections.add(sink)
+    reply.sse.onClose(() => {
+      sseConnections.delete(sink)
+      streaming.unsubscribe(id, sink)
+    })
+    // Written at once so the headers leave now, not with the first output.
+    await reply.sse.send({
+      event: 'start',
+      retry: RETRY_MS,
+      data: {
+        type: 'start',
+        executionId: id,
+        timestamp: new Date().toISOString(),
+        data: { status: record.status, resumeAfter: after, lastSeq }
+      }
+    })
+    await streaming.subscribe(id, after, sink)
+  })
+
+  fastify.get('/streaming/stats', {
+    schema: {
+      summary: 'Streaming statistics',
+      response: {
+        200: Type.Object({
+          activeExecutions: Type.Integer({ description: 'Executions running now' }),
+          subscribers: Type.Integer({ description: 'Open SSE connections' }),
+          liveChannels: Type.Integer({ description: 'Executions with a live event channel' }),
+          liveSubscribers: Type.Integer({ description: 'Subscribers attached to live channels' })
+        })
+      }
+    }
+  }, async () => {
+    const { liveExecutions, liveSubscribers } = streaming.stats()
+    return {
+      activeExecutions: fastify.executions.runningCount,
+      subscribers: sseConnections.size,
+      liveChannels: liveExecutions,
+      liveSubscribers
+    }
+  })
+}
+
+export default stream

@@ -1,0 +1,14 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { launch } from './launch.js'
+import { Accepted, TaskBody, errorResponses } from './schemas.js'
+
+const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post('/tasks', {
+    schema: { summary: 'Run a Bolt task on the targets', body: TaskBody, response: { 202: Accepted, ...errorResponses } }
+  }, async (request, reply) => {
+    const { targets, task, params, expertMode = false } = request.body
+    return launch(fastify, reply, { type: 'task', targets, task, params }, expertMode)
+  })
+}
+
+export default tasks
