@@ -1,0 +1,194 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
+import Fastify, { type FastifyInstance } from 'fastify'
+import app, { serverOptions } from '../app.js'
+import { loadConfig, type Config } from '../services/config.js'
+
+/** The Bolt stand-in: a real executable that behaves like the Bolt CLI (test/fixtures). */
+export const STAND_IN = fileURLToPath(new URL('./fixtures/bolt-stand-in.mjs', import.meta.url))
+
+const STAND_IN_KNOBS = [
+  'STANDIN_LOG', 'STANDIN_IGNORE_SIGTERM', 'STANDIN_PUPPET_EXIT', 'STANDIN_FATAL_RUBY', 'STANDIN_TRUNCATE_DOC',
+  'STANDIN_NO_ITEMS', 'STANDIN_WARN', 'STANDIN_VERSION', 'STANDIN_VERSION_DELAY_MS'
+]
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+export function tempDir (t: Teardown, prefix = 'bolt-stream-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export interface BuildOptions {
+  /** Service settings (environment variable names), over the test defaults. */
+  env?: Record<string, string>
+  /** STANDIN_* knobs for the Bolt stand-in of this app. */
+  standIn?: Record<string, string>
+  /** Listen on 127.0.0.1:0 (for real HTTP and SSE clients). */
+  listen?: boolean
+}
+
+export interface Spawn {
+  argv: string[]
+  pid: number
+  pgid?: number
+  env: string[]
+}
+
+export interface TestApp {
+  app: FastifyInstance
+  config: Config
+  /** Base URL when listening, e.g. http://127.0.0.1:41234 */
+  url: string
+  /** Bolt runs the stand-in has seen (version probes left out). */
+  spawns: () => Spawn[]
+}
+
+export function testConfig (dir: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    BOLT_PATH: STAND_IN,
+    BOLT_PROJECT: dir,
+    LOG_LEVEL: 'silent',
+    BOLT_KILL_GRACE_MS: '500',
+    BOLT_ENV_PASSTHROUGH: STAND_IN_KNOBS.join(','),
+    ...env
+  }, dir)
+}
+
+/** Builds the app as server.ts does, with the stand-in as Bolt; closed at teardown. */
+export async function build (t: Teardown, options: BuildOptions = {}): Promise<TestApp> {
+  const dir = tempDir(t)
+  const spawnLog = join(dir, 'spawns.jsonl')
+  writeFileSync(spawnLog, '')
+  const config = testConfig(dir, options.env)
+  // The runner copies the allowlisted environment when the app is built.
+  const knobs: Record<string, string> = { STANDIN_LOG: spawnLog, ...options.standIn }
+  const saved = STAND_IN_KNOBS.map((k) => [k, process.env[k]] as const)
+  for (const k of STAND_IN_KNOBS) delete process.env[k]
+  Object.assign(process.env, knobs)
+  const fastify = Fastify(serverOptions(config))
+  try {
+    await fastify.register(app, { config })
+    await fastify.ready()
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+  t.teardown(() => fastify.close())
+  let url = ''
+  if (options.listen === true) {
+    await fastify.listen({ host: '127.0.0.1', port: 0 })
+    const address = fastify.server.address()
+    if (address === null || typeof address === 'string') throw new Error('no address')
+    url = `http://127.0.0.1:${address.port}`
+  }
+  const spawns = (): Spawn[] => readFileSync(spawnLog, 'utf8').split('\n').filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as Spawn).filter((s) => !s.argv.includes('--version'))
+  return { app: fastify, config, url, spawns }
+}
+
+export interface SseEvent {
+  id?: string
+  event: string
+  /** The parsed JSON payload. */
+  payload: { type: string, executionId: string, timestamp: string, seq?: number, data: Record<string, unknown> }
+  receivedAt: number
+}
+
+export interface SseStream {
+  status: number
+  headers: IncomingHttpHeaders
+  events: SseEvent[]
+  comments: string[]
+  /** Raw body text when the response is not an event stream. */
+  body: string
+  /** Resolves when the server ends the response (or the socket closes). */
+  ended: Promise<void>
+  /** Resolves with the first event (from now or already received) that matches. */
+  waitFor: (match: (e: SseEvent) => boolean, timeoutMs?: number) => Promise<SseEvent>
+  close: () => void
+}
+
+/** A real HTTP client reading SSE frames with a WHATWG-conformant parser. */
+export function openStream (url: string, headers: Record<string, string> = {}): Promise<SseStream> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
+      const events: SseEvent[] = []
+      const comments: string[] = []
+      const waiters: Array<{ match: (e: SseEvent) => boolean, resolve: (e: SseEvent) => void }> = []
+      let body = ''
+      const parser = createParser({
+        onEvent (message: EventSourceMessage) {
+          const event: SseEvent = { id: message.id, event: message.event ?? 'message', payload: JSON.parse(message.data), receivedAt: performance.now() }
+          events.push(event)
+          for (const w of [...waiters]) {
+            if (w.match(event)) {
+              waiters.splice(waiters.indexOf(w), 1)
+              w.resolve(event)
+            }
+          }
+        },
+        onComment (comment) { comments.push(comment) }
+      })
+      const isStream = String(res.headers['content-type']).startsWith('text/event-stream')
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        if (isStream) parser.feed(chunk)
+        else body += chunk
+      })
+      const ended = new Promise<void>((resolveEnd) => {
+        res.once('end', () => resolveEnd())
+        res.once('close', () => resolveEnd())
+        res.once('error', () => resolveEnd())
+      })
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        events,
+        comments,
+        get body () { return body },
+        ended,
+        waitFor (match, timeoutMs = 10_000) {
+          const found = events.find(match)
+          if (found !== undefined) return Promise.resolve(found)
+          return new Promise((resolveEvent, rejectEvent) => {
+            const timer = setTimeout(() => rejectEvent(new Error(`no matching event within ${timeoutMs} ms; got ${events.map((e) => e.event).join(',')}`)), timeoutMs)
+            waiters.push({ match, resolve: (e) => { clearTimeout(timer); resolveEvent(e) } })
+          })
+        },
+        close () { req.destroy() }
+      })
+    })
+    req.once('error', reject)
+    req.end()
+  })
+}
+
+/** POSTs JSON over real HTTP. */
+export async function postJson (url: string, body: unknown): Promise<{ status: number, headers: Headers, json: any }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const text = await res.text()
+  return { status: res.status, headers: res.headers, json: text.length > 0 ? JSON.parse(text) : null }
+}
+
+export async function getJson (url: string): Promise<{ status: number, json: any }> {
+  const res = await fetch(url)
+  const text = await res.text()
+  return { status: res.status, json: text.length > 0 ? JSON.parse(text) : null }
+}
+
+/** Waits until `check` returns true, polling. */
+export async function until (check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
