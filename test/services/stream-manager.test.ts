@@ -1,0 +1,214 @@
+import t from 'tap'
+import { MemoryStore } from '../../services/memory-store.js'
+import { StreamManager, eventFrame, type SubscriberSink } from '../../services/stream-manager.js'
+import type { ExecutionEvent, ExecutionRecord } from '../../services/types.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function record (id: string): ExecutionRecord {
+  return {
+    id, type: 'command', targets: ['a'], action: 'echo', status: 'running', startedAt: new Date().toISOString(),
+    completedAt: null, expertMode: true, command: null, results: [], error: null, outputTruncated: false
+  }
+}
+
+/** A store whose reads and writes take a random while, so appends and replays interleave. */
+class SlowStore extends MemoryStore {
+  constructor (private readonly maxDelayMs: number) {
+    super({ maxExecutions: 100, maxBytes: 1e9 })
+  }
+
+  override async appendEvents (id: string, events: readonly ExecutionEvent[]): Promise<void> {
+    await sleep(Math.random() * this.maxDelayMs)
+    return super.appendEvents(id, events)
+  }
+
+  override async readEvents (id: string, after: number, limit: number): Promise<ExecutionEvent[]> {
+    await sleep(Math.random() * this.maxDelayMs)
+    return super.readEvents(id, after, limit)
+  }
+}
+
+class TestSink implements SubscriberSink {
+  frames: string[] = []
+  closed = false
+  ended = false
+  constructor (private readonly onWrite?: (frame: string) => boolean) {}
+  write (frame: string): boolean {
+    if (this.closed) throw new Error('write after close')
+    if (this.onWrite !== undefined && !this.onWrite(frame)) {
+      this.closed = true
+      return false
+    }
+    this.frames.push(frame)
+    return true
+  }
+
+  needsDrain (): boolean { return false }
+  async drained (): Promise<void> {}
+  end (): void {
+    this.ended = true
+    this.closed = true
+  }
+
+  /** The seq of every event received, in order. */
+  seqs (): number[] {
+    return this.frames.join('').split('\n').filter((l) => l.startsWith('id: ')).map((l) => Number(l.slice(4)))
+  }
+}
+
+const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i)
+
+t.test('events get consecutive seqs; a subscriber from 0 gets each once, then the stream ends', async (t) => {
+  const store = new MemoryStore({ maxExecutions: 10, maxBytes: 1e9 })
+  const manager = new StreamManager(store)
+  await store.create(record('x'))
+  manager.open('x')
+  const sink = new TestSink()
+  await manager.subscribe('x', 0, sink)
+  const cb = manager.callbacksFor('x')
+  for (let i = 0; i < 50; i++) cb.onStdout?.(`line ${i}\n`, 'a')
+  await manager.terminate('x', 'complete', { status: 'success' })
+  t.same(sink.seqs(), range(1, 51))
+  t.ok(sink.ended, 'ended after the terminal event')
+  t.equal(await store.lastSeq('x'), 51)
+  const last = await store.readEvents('x', 50, 10)
+  t.equal(last[0].type, 'complete')
+  t.same(manager.stats(), { liveExecutions: 0, liveSubscribers: 0 })
+})
+
+t.test('late joiners of a finished execution get exactly the events after their cursor', async (t) => {
+  const store = new MemoryStore({ maxExecutions: 10, maxBytes: 1e9 })
+  const manager = new StreamManager(store, { replayPageSize: 7 })
+  await store.create(record('y'))
+  manager.open('y')
+  for (let i = 0; i < 30; i++) manager.append('y', 'stdout', { target: 'a', output: `${i}\n` })
+  await manager.terminate('y', 'error', { status: 'cancelled' })
+  for (const after of [0, 1, 6, 7, 8, 29, 30]) {
+    const sink = new TestSink()
+    await manager.subscribe('y', after, sink)
+    t.same(sink.seqs(), range(after + 1, 31), `after ${after}`)
+    t.ok(sink.ended)
+  }
+})
+
+t.test('concurrent appends and joins: no gap, no duplicate, for every subscriber', async (t) => {
+  const store = new SlowStore(3)
+  const manager = new StreamManager(store, { replayPageSize: 5 })
+  await store.create(record('z'))
+  manager.open('z')
+  const cb = manager.callbacksFor('z')
+  const subscribers: Array<{ after: number, sink: TestSink }> = []
+  const joins: Promise<void>[] = []
+  let appended = 0
+  for (let round = 0; round < 40; round++) {
+    const burst = 1 + Math.floor(Math.random() * 4)
+    for (let i = 0; i < burst; i++) {
+      cb.onStdout?.(`r${round} ${i}\n`, 'a')
+      appended++
+    }
+    // Join with any cursor the client could have seen (up to what was assigned).
+    const after = Math.floor(Math.random() * (manager.lastAssignedSeq('z') ?? 0))
+    const sink = new TestSink()
+    subscribers.push({ after, sink })
+    joins.push(manager.subscribe('z', after, sink))
+    await sleep(Math.random() * 4)
+  }
+  await manager.terminate('z', 'complete', { status: 'success' })
+  await Promise.all(joins)
+  // Subscribers still catching up finish from the store.
+  for (let i = 0; i < 100 && subscribers.some((s) => !s.sink.ended); i++) await sleep(10)
+  const total = appended + 1
+  for (const { after, sink } of subscribers) {
+    t.same(sink.seqs(), range(after + 1, total), `subscriber after ${after}`)
+    t.ok(sink.ended, `subscriber after ${after} ended`)
+  }
+})
+
+t.test('an event is persisted before any subscriber is sent it', async (t) => {
+  const store = new SlowStore(5)
+  const manager = new StreamManager(store)
+  await store.create(record('p'))
+  manager.open('p')
+  const violations: number[] = []
+  const pending: Promise<void>[] = []
+  const sink = new TestSink((frame) => {
+    const seq = Number(/^id: (\d+)/.exec(frame)?.[1])
+    pending.push(store.lastSeq('p').then((persisted) => { if (persisted < seq) violations.push(seq) }))
+    return true
+  })
+  await manager.subscribe('p', 0, sink)
+  for (let i = 0; i < 20; i++) {
+    manager.append('p', 'stdout', { target: 'a', output: 'x\n' })
+    await sleep(1)
+  }
+  await manager.terminate('p', 'complete', {})
+  await Promise.all(pending)
+  t.same(violations, [])
+  t.equal(sink.seqs().length, 21)
+})
+
+t.test('a subscriber that cannot keep up is dropped and written no more; others go on', async (t) => {
+  const store = new MemoryStore({ maxExecutions: 10, maxBytes: 1e9 })
+  const manager = new StreamManager(store)
+  await store.create(record('s'))
+  manager.open('s')
+  let writes = 0
+  const slow = new TestSink(() => ++writes <= 2)
+  const fast = new TestSink()
+  await manager.subscribe('s', 0, slow)
+  await manager.subscribe('s', 0, fast)
+  for (let i = 0; i < 5; i++) {
+    manager.append('s', 'stdout', { target: 'a', output: `${i}\n` })
+    await sleep(1)
+  }
+  t.equal(manager.stats().liveSubscribers, 1)
+  await manager.terminate('s', 'complete', {})
+  t.equal(slow.frames.length, 2)
+  t.same(fast.seqs(), range(1, 6))
+})
+
+t.test('a closed subscriber is unsubscribed and receives nothing more', async (t) => {
+  const store = new MemoryStore({ maxExecutions: 10, maxBytes: 1e9 })
+  const manager = new StreamManager(store)
+  await store.create(record('c'))
+  manager.open('c')
+  const sink = new TestSink()
+  await manager.subscribe('c', 0, sink)
+  manager.append('c', 'stdout', { target: 'a', output: '1\n' })
+  await sleep(1)
+  sink.closed = true
+  manager.unsubscribe('c', sink)
+  t.equal(manager.stats().liveSubscribers, 0)
+  manager.append('c', 'stdout', { target: 'a', output: '2\n' })
+  await manager.terminate('c', 'complete', {})
+  t.same(sink.seqs(), [1])
+})
+
+t.test('frames: one JSON data line, integer id, cached per event', async (t) => {
+  const event: ExecutionEvent = {
+    type: 'stdout', executionId: 'e', timestamp: 'now', seq: 7, data: { target: 'a', output: 'a\r\nb\rc\nevent: x\n\nid: 9\u0000' }
+  }
+  const frame = eventFrame(event)
+  t.equal(frame, eventFrame(event), 'same text for the same event')
+  const lines = frame.split(/\r\n|\r|\n/)
+  t.same(lines.slice(0, 3).map((l) => l.split(':')[0]), ['id', 'event', 'data'])
+  t.equal(lines[0], 'id: 7')
+  t.equal(lines[1], 'event: stdout')
+  t.same(lines.slice(3), ['', ''], 'nothing after the data line but the blank line')
+  t.same(JSON.parse(lines[2].slice(6)), event)
+})
+
+t.test('output reported after the terminal event is dropped', async (t) => {
+  const store = new MemoryStore({ maxExecutions: 10, maxBytes: 1e9 })
+  const manager = new StreamManager(store)
+  await store.create(record('d'))
+  manager.open('d')
+  const cb = manager.callbacksFor('d')
+  cb.onStdout?.('before\n', 'a')
+  const done = manager.terminate('d', 'complete', {})
+  cb.onStdout?.('after\n', 'a')
+  await done
+  t.equal(await store.lastSeq('d'), 2)
+  t.throws(() => manager.append('d', 'stdout', {}), /no live channel/)
+})
