@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { groupHasLiveProcess } from '../../services/process-group.js'
+import { STAND_IN, getJson, openStream, postJson, tempDir, until } from '../helper.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+interface Server { child: ChildProcess, url: string, exited: Promise<number | null>, stderr: () => string }
+
+/** Starts server.ts as its own process, as `npm start` would (but from source). */
+async function startServer (env: Record<string, string>): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString()
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)
+      if (m !== null) resolve(m[1])
+    })
+    void exited.then((code) => reject(new Error(`server exited with ${code}: ${stderr}`)))
+  })
+  return { child, url, exited, stderr: () => stderr }
+}
+
+t.test('a bad setting stops start-up with a message naming it, not a stack trace', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    cwd: ROOT, env: { PATH: process.env.PATH, PORT: 'abc' }, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise((resolve) => child.once('exit', resolve))
+  t.equal(code, 1)
+  t.match(stderr, /PORT must be a whole number from 0 to 65535 \(got "abc"\)/)
+  t.notMatch(stderr, /\n\s+at /, 'no stack trace')
+})
+
+t.test('SIGTERM: ready fails at once, reads go on, runs finish or are cancelled, no Bolt survives', async (t) => {
+  const dir = tempDir(t)
+  const spawnLog = join(dir, 'spawns.jsonl')
+  writeFileSync(spawnLog, '')
+  const server = await startServer({
+    BOLT_PATH: STAND_IN,
+    BOLT_PROJECT: dir,
+    SHUTDOWN_GRACE_MS: '2000',
+    BOLT_KILL_GRACE_MS: '500',
+    BOLT_ENV_PASSTHROUGH: 'STANDIN_LOG,STANDIN_IGNORE_SIGTERM',
+    STANDIN_LOG: spawnLog,
+    // Bolt and its children ignore SIGTERM: only the SIGKILL escalation ends them.
+    STANDIN_IGNORE_SIGTERM: '1'
+  })
+  t.teardown(() => { server.child.kill('SIGKILL') })
+  await until(async () => (await getJson(`${server.url}/health/ready`)).status === 200, 10_000, 'readiness')
+
+  const short = (await postJson(`${server.url}/api/commands`, { targets: ['a'], command: 'sleep 0.8; echo finished', expertMode: true })).json.executionId
+  const long = (await postJson(`${server.url}/api/commands`, { targets: ['a', 'b'], command: 'echo started; sleep 60', expertMode: true })).json.executionId
+  const shortStream = await openStream(`${server.url}/api/executions/${short}/stream`)
+  const longStream = await openStream(`${server.url}/api/executions/${long}/stream`)
+  await longStream.waitFor((e) => e.event === 'stdout')
+
+  const signalledAt = Date.now()
+  server.child.kill('SIGTERM')
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  const ready = await getJson(`${server.url}/health/ready`)
+  t.equal(ready.status, 503, 'readiness fails at once')
+  t.equal((await getJson(`${server.url}/health/live`)).status, 200, 'liveness still answers')
+  const refused = await postJson(`${server.url}/api/commands`, { targets: ['a'], command: 'true' })
+  t.equal(refused.status, 503)
+  t.equal(refused.json.error.code, 'BOLT_STREAM_SHUTTING_DOWN')
+  const record = await getJson(`${server.url}/api/executions/${long}`)
+  t.equal(record.status, 200, 'GETs are still served')
+  t.equal(record.json.status, 'running')
+  const lateStream = await openStream(`${server.url}/api/executions/${long}/stream`)
+  t.equal(lateStream.status, 200, 'new streams are still served')
+
+  await shortStream.ended
+  const shortEnd = shortStream.events.filter((e) => e.event === 'complete' || e.event === 'error')
+  t.equal(shortEnd.length, 1)
+  t.equal(shortEnd[0].event, 'complete', 'a run that ends within the grace period completes')
+  t.equal(shortEnd[0].payload.data.status, 'success')
+
+  for (const stream of [longStream, lateStream]) {
+    await stream.ended
+    const end = stream.events.filter((e) => e.event === 'complete' || e.event === 'error')
+    t.equal(end.length, 1, 'exactly one terminal event')
+    t.equal(end[0].event, 'error')
+    t.equal(end[0].payload.data.status, 'cancelled')
+    t.match((end[0].payload.data.error as { message: string }).message, /shutting down/)
+  }
+
+  const code = await server.exited
+  const took = Date.now() - signalledAt
+  t.equal(code, 0, 'the process exits cleanly')
+  t.ok(took >= 2000 && took < 10_000, `exited ${took} ms after SIGTERM (grace 2000 + kill 500)`)
+  const spawns = readFileSync(spawnLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { argv: string[], pgid: number })
+    .filter((s) => !s.argv.includes('--version'))
+  t.equal(spawns.length, 2)
+  for (const s of spawns) t.notOk(await groupHasLiveProcess(s.pgid), `Bolt process group ${s.pgid} is gone`)
+})
