@@ -97,11 +97,13 @@ export class BoltRunner {
     const budget = new OutputBudget(maxOutputBytes)
     const captured = new Map<string, { stdout: string, stderr: string }>()
     let truncatedNotified = false
+    const captureOutput = invocation.type === 'task' || invocation.type === 'package'
 
     const emit = (stream: 'stdout' | 'stderr', target: string | null, text: string): void => {
       const { text: kept, crossed } = budget.take(text)
       if (kept.length > 0) {
-        if (target !== null) {
+        // Only a task's streamed output is needed for its result; Bolt's document has the command's.
+        if (target !== null && captureOutput) {
           let entry = captured.get(target)
           if (entry === undefined) captured.set(target, entry = { stdout: '', stderr: '' })
           entry[stream] += kept
