@@ -40,6 +40,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(configPlugin, { config: opts.config })
   await fastify.register(validation)
   await fastify.register(errorHandler)
+  // The API speaks JSON only: a text/plain body is a 415, not a string that fails validation.
+  fastify.removeContentTypeParser('text/plain')
   if (opts.config.corsOrigins.length > 0) {
     await fastify.register(fastifyCors, {
       origin: opts.config.corsOrigins.includes('*') ? '*' : opts.config.corsOrigins,

@@ -26,14 +26,16 @@ export class SseSink implements SubscriberSink {
   write (frame: string): boolean {
     if (this.closed) return false
     const raw = this.reply.raw
-    raw.write(frame)
+    // Judged before writing: a reader that keeps up may take one large batch at a time, but one
+    // still holding more than the bound unread has stalled. End it rather than buffer without
+    // bound; its Last-Event-ID resumes it.
     if (raw.writableLength > this.maxBufferedBytes) {
-      // A stalled reader: end it rather than buffer without bound; its Last-Event-ID resumes it.
       this.overflowed = true
       this.closed = true
       raw.destroy()
       return false
     }
+    raw.write(frame)
     return true
   }
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ExecutionNotFoundError } from '../services/errors.js'
+import { ExecutionNotFoundError, InvalidInputError } from '../services/errors.js'
 import {
   Accepted, ExecutionIdParams, ExecutionRecordSchema, ExecutionStatusSchema, ExecutionTypeSchema, errorResponses
 } from './schemas.js'
@@ -34,10 +34,16 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'Cancel a running execution',
       params: ExecutionIdParams,
-      body: Type.Optional(Type.Object({}, { additionalProperties: false })),
+      // No body schema: JSON Schema cannot allow an absent body (what `curl -X POST` sends),
+      // so the handler accepts none, null or {} and refuses anything else.
       response: { 202: Accepted, ...errorResponses }
     }
   }, async (request, reply) => {
+    const body: unknown = request.body
+    if (body !== undefined && body !== null &&
+        (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length > 0)) {
+      throw new InvalidInputError('cancel takes no body (or an empty object)')
+    }
     const record = await fastify.executions.cancel(request.params.id)
     return reply.code(202).send({ executionId: record.id, status: record.status, streamUrl: `/api/executions/${record.id}/stream` })
   })

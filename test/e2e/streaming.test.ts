@@ -61,7 +61,7 @@ t.test('late joiners and reconnects get exactly the missing events', async (t) =
   })
   // A first client reads a while, then drops.
   const first = await openStream(`${ctx.url}/api/executions/${id}/stream`)
-  await first.waitFor((e) => e.event === 'stdout' && e.payload.data.output.includes('line 2'))
+  await first.waitFor((e) => e.event === 'stdout' && String(e.payload.data.output).includes('line 2'))
   first.close()
   const seen = seqsOf(first.events)
   const lastSeen = seen[seen.length - 1]

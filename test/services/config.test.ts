@@ -1,0 +1,130 @@
+import t from 'tap'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { configDefaults, loadConfig } from '../../services/config.js'
+
+const cwd = mkdtempSync(join(tmpdir(), 'bolt-stream-config-'))
+t.teardown(() => rmSync(cwd, { recursive: true, force: true }))
+
+interface Thrown { code?: unknown, message?: unknown }
+
+function failure (env: Record<string, string>): Thrown | undefined {
+  try {
+    loadConfig(env, cwd)
+  } catch (err) {
+    return err as Thrown
+  }
+  return undefined
+}
+
+t.test('defaults', async (t) => {
+  const c = loadConfig({}, cwd)
+  t.equal(c.host, '0.0.0.0')
+  t.equal(c.port, 3000)
+  t.equal(c.logLevel, 'info')
+  t.equal(c.boltPath, 'bolt')
+  t.equal(c.boltProject, resolve(cwd, 'data/bolt-project'), 'default project dir under the working directory')
+  t.equal(c.boltProjectIsDefault, true)
+  t.strictSame(c.boltEnvPassthrough, [])
+  t.equal(c.executionTimeoutMs, 300_000)
+  t.equal(c.streamFlushIntervalMs, 100)
+  t.equal(c.streamHeartbeatMs, 15_000)
+  t.equal(c.maxOutputBytes, 10_485_760)
+  t.equal(c.shutdownGraceMs, 20_000)
+  t.equal(c.puppetAgentCommand, 'puppet agent --test --color=false')
+  t.equal(c.puppetRunAs, 'root')
+  t.strictSame(c.corsOrigins, [], 'no CORS origins')
+  t.equal(c.boltKillGraceMs, 5000)
+  t.equal(c.historyMaxExecutions, 1000)
+
+  const d = configDefaults()
+  t.equal(d.PORT, 3000)
+  t.equal(d.HOST, '0.0.0.0')
+})
+
+t.test('values are read and converted', async (t) => {
+  const project = join(cwd, 'proj')
+  mkdirSync(project, { recursive: true })
+  const c = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: ' 8080 ',
+    LOG_LEVEL: 'debug',
+    BOLT_PROJECT: project,
+    BOLT_PATH: './bin/bolt',
+    BOLT_ENV_PASSTHROUGH: 'HTTPS_PROXY, SSH_AUTH_SOCK,,',
+    EXECUTION_TIMEOUT_MS: '60000',
+    STREAM_FLUSH_INTERVAL_MS: '50',
+    MAX_OUTPUT_BYTES: '2048',
+    SHUTDOWN_GRACE_MS: '0',
+    CORS_ORIGINS: 'https://ops.example.com, http://localhost:5173',
+    PUPPET_AGENT_COMMAND: '/opt/puppetlabs/bin/puppet agent -t',
+    PUPPET_RUN_AS: 'deploy',
+    UNRELATED: 'ignored'
+  }, cwd)
+  t.equal(c.host, '127.0.0.1')
+  t.equal(c.port, 8080)
+  t.equal(c.logLevel, 'debug')
+  t.equal(c.boltProject, project)
+  t.equal(c.boltProjectIsDefault, false)
+  t.equal(c.boltPath, resolve(cwd, 'bin/bolt'), 'a relative path is resolved against cwd')
+  t.strictSame(c.boltEnvPassthrough, ['HTTPS_PROXY', 'SSH_AUTH_SOCK'])
+  t.equal(c.executionTimeoutMs, 60_000)
+  t.equal(c.streamFlushIntervalMs, 50)
+  t.equal(c.maxOutputBytes, 2048)
+  t.equal(c.shutdownGraceMs, 0)
+  t.strictSame(c.corsOrigins, ['https://ops.example.com', 'http://localhost:5173'])
+  t.equal(c.puppetAgentCommand, '/opt/puppetlabs/bin/puppet agent -t')
+  t.equal(c.puppetRunAs, 'deploy')
+  t.equal(loadConfig({ CORS_ORIGINS: '*' }, cwd).corsOrigins[0], '*')
+  t.equal(loadConfig({ PORT: '0' }, cwd).port, 0)
+  t.equal(loadConfig({ PORT: '65535' }, cwd).port, 65535)
+})
+
+t.test('empty PUPPET_RUN_AS means no --run-as', async (t) => {
+  t.equal(loadConfig({ PUPPET_RUN_AS: '' }, cwd).puppetRunAs, null, "PUPPET_RUN_AS=''")
+  t.equal(loadConfig({ PUPPET_RUN_AS: '   ' }, cwd).puppetRunAs, null, 'PUPPET_RUN_AS of spaces')
+})
+
+t.test('bad values throw an error naming the setting', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['PORT', '70000'],
+    ['PORT', 'abc'],
+    ['PORT', '1.5'],
+    ['PORT', '1e3'],
+    ['PORT', '-1'],
+    ['PORT', '0x50'],
+    ['LOG_LEVEL', 'loud'],
+    ['BOLT_PROJECT', '/does/not/exist'],
+    ['CORS_ORIGINS', 'bad'],
+    ['CORS_ORIGINS', 'https://ok.example.com,ftp://x'],
+    ['PUPPET_RUN_AS', 'a b'],
+    ['PUPPET_RUN_AS', '-root'],
+    ['BOLT_ENV_PASSTHROUGH', '1BAD'],
+    ['BOLT_ENV_PASSTHROUGH', 'OK,BAD-NAME'],
+    ['EXECUTION_TIMEOUT_MS', '10'],
+    ['STREAM_FLUSH_INTERVAL_MS', '0'],
+    ['MAX_OUTPUT_BYTES', '12kb'],
+    ['PUPPET_AGENT_COMMAND', '--noop'],
+    ['PUPPET_AGENT_COMMAND', 'puppet agent\nrm -rf /']
+  ]
+  for (const [name, value] of cases) {
+    const err = failure({ [name]: value })
+    const label = `${name}=${JSON.stringify(value)}`
+    t.ok(err instanceof Error, `${label}: throws`)
+    t.equal(err?.code, 'BOLT_STREAM_INVALID_CONFIG', `${label}: code`)
+    t.match(String(err?.message), name, `${label}: message names the setting`)
+  }
+  // A file is not a directory.
+  const file = join(cwd, 'a-file')
+  writeFileSync(file, 'x')
+  const err = failure({ BOLT_PROJECT: file })
+  t.equal(err?.code, 'BOLT_STREAM_INVALID_CONFIG', 'BOLT_PROJECT pointing at a file')
+  t.match(String(err?.message), 'BOLT_PROJECT')
+})
+
+t.test('the first bad setting is named, not a later one', async (t) => {
+  const err = failure({ PORT: '99999', LOG_LEVEL: 'info' })
+  t.match(String(err?.message), /PORT/)
+  t.notMatch(String(err?.message), /LOG_LEVEL/)
+})
