@@ -103,9 +103,11 @@ const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|api_?key|private_?key|cre
 // `--password=x`, `--sudo-password x`, `-p x` style arguments inside a command string.
 const SECRET_OPTION = /((?:^|\s)(?:--?[\w-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key)[\w-]*)(?:=|\s+))('[^']*'|"[^"]*"|\S+)/gi
 
-function redactParams (params: Record<string, unknown>): Record<string, unknown> {
+function redactParams (value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactParams)
+  if (typeof value !== 'object' || value === null) return value
   const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(params)) out[key] = SECRET_KEY.test(key) ? '[REDACTED]' : value
+  for (const [key, inner] of Object.entries(value)) out[key] = SECRET_KEY.test(key) ? '[REDACTED]' : redactParams(inner)
   return out
 }
 

@@ -6,7 +6,8 @@ import type { ExecutionError, ExecutionType, TargetResult } from './types.js'
 // document, printed one item per line as targets finish. This module separates the two and
 // parses the document incrementally.
 
-const STREAM_LINE = /^\[([^\]]+)\] (out|err): /
+// Lazy, so `[[::1]] out: ` (an IPv6 target) and output containing `] out: ` both split right.
+const STREAM_LINE = /^\[(.+?)\] (out|err): /
 /** A `[`-led line longer than this cannot be a stream line (4096-byte chunks plus a prefix). */
 const MAX_STREAM_LINE_CHARS = 16384
 /** Text kept for the document's head/tail and for plain-text fatal output. */
@@ -135,7 +136,9 @@ export class BoltDocumentParser {
     this.line = null
     if (capper === null) return this.handleLine('')
     if (capper.truncated) this.truncated = true
-    this.handleLine(capper.text())
+    const text = capper.text()
+    // A line that arrived in pieces still has its CR.
+    this.handleLine(text.endsWith('\r') ? text.slice(0, -1) : text)
   }
 
   private appendSmall (text: string): void {

@@ -66,7 +66,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
   const raw: Record<string, unknown> = {}
   for (const name of NAMES) {
     const value = env[name]
-    if (value === undefined || value === '') continue
+    // Empty means "default", except where empty is itself a choice.
+    if (value === undefined || (value === '' && name !== 'PUPPET_RUN_AS')) continue
     raw[name] = value.trim()
     const schema = EnvSchema.properties[name] as unknown as { type?: string, minimum?: number, maximum?: number }
     // TypeBox would turn '1.5' or '1e3' into 1; a setting must say exactly what it means.

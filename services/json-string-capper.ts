@@ -1,5 +1,5 @@
-// Copies a JSON text that arrives in fragments, keeping at most `maxStringChars` characters
-// (as written, escapes included) of each string. Bolt puts a target's whole output into one
+// Copies a JSON text that arrives in fragments, keeping about `maxStringChars` characters
+// (as written; an escape at the limit is kept whole, so up to 5 more) of each string. Bolt puts a target's whole output into one
 // line of its result document; this keeps the memory for that line bounded whatever the
 // target printed, and the shortened text is still valid JSON.
 export class JsonStringCapper {

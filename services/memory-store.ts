@@ -93,14 +93,18 @@ export class MemoryStore implements ExecutionStore {
   async appendEvents (id: string, events: readonly ExecutionEvent[]): Promise<void> {
     const entry = this.entries.get(id)
     if (entry === undefined) return
-    for (const event of events) {
-      const expected = entry.events.length + 1
+    // All or nothing: the whole batch must continue the log.
+    events.forEach((event, i) => {
+      const expected = entry.events.length + 1 + i
       if (event.seq !== expected) throw new Error(`event seq ${event.seq} does not follow ${expected - 1}`)
+    })
+    for (const event of events) {
       entry.events.push(event)
       const size = eventBytes(event)
       entry.eventBytes += size
       this.bytes += size
     }
+    this.evict()
   }
 
   async readEvents (id: string, afterSeq: number, limit: number): Promise<ExecutionEvent[]> {

@@ -57,7 +57,7 @@ export function bufferOutput (
 
   const add = (stream: 'stdout' | 'stderr', chunk: string, target: string | null): void => {
     if (closed) return
-    const key = (stream === 'stdout' ? 'o' : 'e') + (target ?? '\u0000')
+    const key = target === null ? stream : `${stream}:${target}`
     let entry = keys.get(key)
     if (entry === undefined) {
       entry = { stream, target, chunks: [], lastFlush: -Infinity, timer: null }

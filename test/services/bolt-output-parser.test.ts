@@ -254,6 +254,18 @@ t.test('CRLF line ends', async (t) => {
   t.equal(bad, -1, 'CRLF document split anywhere gives the same result')
 })
 
+t.test('CRLF multi-line plain text: same message at every split point', async (t) => {
+  const text = "Unknown argument '--bogus'\r\nRun 'bolt --help' for usage\r\n"
+  const expected = { kind: 'bolt/cli-error', message: "Unknown argument '--bogus'\nRun 'bolt --help' for usage" }
+  t.strictSame(run([text]).doc.error, expected, 'one push')
+  const wrong: number[] = []
+  for (let i = 0; i <= text.length; i++) {
+    if (JSON.stringify(run([text.slice(0, i), text.slice(i)]).doc.error) !== JSON.stringify(expected)) wrong.push(i)
+  }
+  t.strictSame(wrong, [], 'split points giving a different message (e.g. with a stray \\r)')
+  if (wrong.length > 0) t.strictSame(run([text.slice(0, wrong[0]), text.slice(wrong[0])]).doc.error, expected, `split at ${wrong[0]}`)
+})
+
 t.test('stream lines', async (t) => {
   const head = '{ "items": [\n'
   const tail = ITEM_CMD_OK + '\n],\n"target_count": 1, "elapsed_time": 0 }\n'
