@@ -80,8 +80,9 @@ export class ExecutionService {
         signal: controller.signal,
         callbacks
       })
-      callbacks?.flush?.()
-      callbacks?.close?.()
+      // Everything held back by the buffering hook goes out before the terminal event.
+      if (callbacks?.close !== undefined) callbacks.close()
+      else callbacks?.flush?.()
       await this.finish(record, outcome)
     })().catch(async (err: unknown) => {
       this.options.logger.error({ err, executionId: record.id }, 'execution failed unexpectedly')
