@@ -12,7 +12,16 @@ try {
 }
 
 const server = Fastify(serverOptions(config))
-await server.register(app, { config })
+try {
+  await server.register(app, { config })
+  await server.ready()
+} catch (err) {
+  // Our own start-up errors (an unusable DATABASE_PATH, …) name the setting: no stack trace for those.
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string' && code.startsWith('BOLT_STREAM_')) console.error(`bolt-stream: ${(err as Error).message}`)
+  else console.error('bolt-stream: start-up failed:', err)
+  process.exit(1)
+}
 
 // The grace period, then the SIGTERM→SIGKILL escalation of the last Bolt groups, then slack.
 const delay = config.shutdownGraceMs + config.boltKillGraceMs + 10_000

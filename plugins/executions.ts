@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { ExecutionService } from '../services/execution-service.js'
+import { reconcileInterrupted } from '../services/reconcile.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,6 +20,8 @@ export default fp(async function executions (fastify) {
     logger: fastify.log
   })
   fastify.decorate('executions', service)
+  // Before anything new starts: what a previous run left running is ended and marked.
+  await reconcileInterrupted(fastify.store, { killGraceMs: config.boltKillGraceMs, logger: fastify.log })
   // server.ts drains with the grace period before closing; when closed directly
   // (tests, embedding) nothing may outlive the instance: cancel at once.
   fastify.addHook('onClose', async () => service.drain(0))

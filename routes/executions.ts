@@ -1,17 +1,74 @@
+import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ExecutionNotFoundError, InvalidInputError } from '../services/errors.js'
 import {
-  Accepted, ExecutionIdParams, ExecutionRecordSchema, ExecutionStatusSchema, ExecutionTypeSchema, errorResponses
+  ExecutionNotFoundError, ExecutionRunningError, InvalidEventIdError, InvalidInputError
+} from '../services/errors.js'
+import type { ExecutionStore } from '../services/execution-store.js'
+import { isFinished, type ExecutionRecord, type OutputEventData } from '../services/types.js'
+import { TARGET_PATTERN } from '../services/validation.js'
+import {
+  Accepted, ErrorResponse, ExecutionEventSchema, ExecutionIdParams, ExecutionRecordSchema, ExecutionStatusSchema,
+  ExecutionTypeSchema, errorResponses
 } from './schemas.js'
 
+/** Largest page of the events API. */
+const MAX_EVENTS_PAGE = 1000
+const OUTPUT_PAGE = 500
+
+async function recordOr404 (store: ExecutionStore, id: string): Promise<ExecutionRecord> {
+  const record = await store.get(id)
+  if (record === undefined) throw new ExecutionNotFoundError(id)
+  return record
+}
+
+/**
+ * The captured output as text: the logged output events, in order, or for an execution that
+ * did not stream its output (expertMode off), the targets' results. Lines carry a `[target] `
+ * prefix (`[bolt] ` for Bolt's own messages) unless one target was asked for.
+ */
+async function * outputText (store: ExecutionStore, record: ExecutionRecord, stream?: string, target?: string): AsyncGenerator<string> {
+  const prefix = target === undefined
+    ? (who: string | null, text: string) => text.replace(/^(?=.)/gm, `[${who ?? 'bolt'}] `)
+    : (_who: string | null, text: string) => text
+  let after = 0
+  let logged = false
+  for (;;) {
+    const events = await store.readEvents(record.id, after, OUTPUT_PAGE)
+    for (const event of events) {
+      after = event.seq
+      if (event.type !== 'stdout' && event.type !== 'stderr') continue
+      logged = true
+      const data = event.data as OutputEventData
+      if (stream !== undefined && event.type !== stream && data.truncated !== true) continue
+      if (target !== undefined && data.target !== target) continue
+      yield prefix(data.target, data.output.endsWith('\n') ? data.output : data.output + '\n')
+    }
+    if (events.length < OUTPUT_PAGE) break
+  }
+  if (logged) return
+  for (const result of record.results) {
+    if (target !== undefined && result.target !== target) continue
+    for (const key of ['stdout', 'stderr'] as const) {
+      const text = result[key]
+      if (text === undefined || text === '' || (stream !== undefined && stream !== key)) continue
+      yield prefix(result.target, text.endsWith('\n') ? text : text + '\n')
+    }
+  }
+}
+
 const executions: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { store } = fastify
+
   fastify.get('/executions', {
     schema: {
       summary: 'List executions, newest first',
       querystring: Type.Object({
         status: Type.Optional(ExecutionStatusSchema),
         type: Type.Optional(ExecutionTypeSchema),
+        target: Type.Optional(Type.String({ minLength: 1, maxLength: 300, pattern: TARGET_PATTERN })),
+        since: Type.Optional(Type.String({ format: 'date-time', description: 'Started at or after (ISO 8601)' })),
+        until: Type.Optional(Type.String({ format: 'date-time', description: 'Started before (ISO 8601)' })),
         limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
         cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 }))
       }, { additionalProperties: false }),
@@ -20,14 +77,60 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
         ...errorResponses
       }
     }
-  }, async (request) => fastify.store.list(request.query))
+  }, async (request) => store.list(request.query))
 
   fastify.get('/executions/:id', {
     schema: { summary: 'An execution record', params: ExecutionIdParams, response: { 200: ExecutionRecordSchema, ...errorResponses } }
+  }, async (request) => recordOr404(store, request.params.id))
+
+  fastify.delete('/executions/:id', {
+    schema: { summary: 'Delete a finished execution and its output', params: ExecutionIdParams, response: { 204: Type.Null(), ...errorResponses } }
+  }, async (request, reply) => {
+    const record = await recordOr404(store, request.params.id)
+    if (!isFinished(record.status)) throw new ExecutionRunningError(record.id)
+    await store.delete(record.id)
+    return reply.code(204).send(null)
+  })
+
+  fastify.get('/executions/:id/output', {
+    schema: {
+      summary: 'The captured output as text/plain',
+      params: ExecutionIdParams,
+      querystring: Type.Object({
+        stream: Type.Optional(Type.Union([Type.Literal('stdout'), Type.Literal('stderr')])),
+        target: Type.Optional(Type.String({ minLength: 1, maxLength: 300, pattern: TARGET_PATTERN }))
+      }, { additionalProperties: false }),
+      response: { 200: Type.String(), ...errorResponses }
+    }
+  }, async (request, reply) => {
+    const record = await recordOr404(store, request.params.id)
+    const { stream, target } = request.query
+    // Streamed, so a large output is never held whole; a stream bypasses the 200 serializer.
+    const body = Readable.from(outputText(store, record, stream, target))
+    return reply.type('text/plain; charset=utf-8').send(body as unknown as string)
+  })
+
+  fastify.get('/executions/:id/events', {
+    schema: {
+      summary: 'The logged events after a cursor, for clients that do not speak SSE',
+      params: ExecutionIdParams,
+      querystring: Type.Object({
+        after: Type.Integer({ minimum: 0, default: 0 }),
+        limit: Type.Integer({ minimum: 1, maximum: MAX_EVENTS_PAGE, default: 100 })
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ events: Type.Array(ExecutionEventSchema), nextAfter: Type.Integer() }),
+        400: ErrorResponse,
+        404: ErrorResponse
+      }
+    }
   }, async (request) => {
-    const record = await fastify.store.get(request.params.id)
-    if (record === undefined) throw new ExecutionNotFoundError(request.params.id)
-    return record
+    const record = await recordOr404(store, request.params.id)
+    const { after, limit } = request.query
+    const last = fastify.streaming.lastAssignedSeq(record.id) ?? await store.lastSeq(record.id)
+    if (after > last) throw new InvalidEventIdError(`after ${after} is beyond this execution's last event (${last})`)
+    const events = await store.readEvents(record.id, after, limit)
+    return { events, nextAfter: events.length > 0 ? events[events.length - 1].seq : after }
   })
 
   fastify.post('/executions/:id/cancel', {

@@ -12,8 +12,14 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   // get the pod restarted in a loop.
   fastify.get('/health/live', { schema: { response: { 200: Health } } }, async () => ({ status: 'ok' }))
 
-  fastify.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async (_request, reply) => {
+  fastify.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async (request, reply) => {
     if (fastify.executions.isDraining) return reply.code(503).send({ status: 'draining', reason: 'The service is shutting down' })
+    try {
+      await fastify.store.checkWritable()
+    } catch (err) {
+      request.log.error({ err }, 'history store cannot be written')
+      return reply.code(503).send({ status: 'not_ready', reason: `The history store cannot be written: ${(err as Error).message}` })
+    }
     const bolt = fastify.boltStatus()
     if (bolt.state === 'ok') return { status: 'ready', boltVersion: bolt.version }
     return reply.code(503).send({

@@ -98,6 +98,14 @@ export const ExecutionRecordSchema = Type.Object({
   outputTruncated: Type.Boolean()
 })
 
+export const ExecutionEventSchema = Type.Object({
+  type: literals(['command', 'stdout', 'stderr', 'status', 'complete', 'error'] as const),
+  executionId: Type.String(),
+  timestamp: Type.String(),
+  seq: Type.Integer(),
+  data: Type.Unknown()
+})
+
 export const ExecutionIdParams = Type.Object({
   id: Type.String({ format: 'uuid', description: 'Execution id (UUID v4)' })
 })

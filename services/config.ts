@@ -25,8 +25,12 @@ export const EnvSchema = Type.Object({
   STREAM_HEARTBEAT_MS: Int(15_000, 1000, 300_000, 'Interval of SSE heartbeat comments'),
   STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'Unsent bytes a subscriber may fall behind before it is disconnected'),
   MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'Output bytes streamed and kept per execution'),
-  HISTORY_MAX_EXECUTIONS: Int(1000, 1, 1_000_000, 'Executions kept in memory'),
-  HISTORY_MAX_BYTES: Int(268_435_456, 1_048_576, 68_719_476_736, 'Approximate bytes of history kept in memory'),
+  STORE: Type.Union([Type.Literal('sqlite'), Type.Literal('memory')], { default: 'sqlite', description: 'Where history is kept' }),
+  DATABASE_PATH: Type.String({ default: './data/bolt-stream.db', minLength: 1, description: 'SQLite database file (directory created)' }),
+  RETENTION_DAYS: Int(30, 1, 36_500, 'Days a finished execution is kept'),
+  RETENTION_MAX_EXECUTIONS: Int(10_000, 1, 10_000_000, 'Executions kept at most; the oldest finished go first'),
+  RETENTION_INTERVAL_MS: Int(3_600_000, 1000, 86_400_000, 'How often the retention clean-up runs'),
+  HISTORY_MAX_BYTES: Int(268_435_456, 1_048_576, 68_719_476_736, 'Approximate bytes of history the memory store keeps'),
   SHUTDOWN_GRACE_MS: Int(20_000, 0, 3_600_000, 'Time running executions get to finish on shutdown'),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated allowed origins; empty = no CORS' }),
   PUPPET_AGENT_COMMAND: Type.String({ default: 'puppet agent --test --color=false', minLength: 1, description: 'Command run for Puppet runs' }),
@@ -51,7 +55,11 @@ export interface Config {
   streamHeartbeatMs: number
   streamMaxBufferedBytes: number
   maxOutputBytes: number
-  historyMaxExecutions: number
+  store: 'sqlite' | 'memory'
+  databasePath: string
+  retentionDays: number
+  retentionMaxExecutions: number
+  retentionIntervalMs: number
   historyMaxBytes: number
   shutdownGraceMs: number
   corsOrigins: string[]
@@ -125,7 +133,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     streamHeartbeatMs: e.STREAM_HEARTBEAT_MS,
     streamMaxBufferedBytes: e.STREAM_MAX_BUFFERED_BYTES,
     maxOutputBytes: e.MAX_OUTPUT_BYTES,
-    historyMaxExecutions: e.HISTORY_MAX_EXECUTIONS,
+    store: e.STORE as 'sqlite' | 'memory',
+    databasePath: e.DATABASE_PATH === ':memory:' ? ':memory:' : resolve(cwd, e.DATABASE_PATH),
+    retentionDays: e.RETENTION_DAYS,
+    retentionMaxExecutions: e.RETENTION_MAX_EXECUTIONS,
+    retentionIntervalMs: e.RETENTION_INTERVAL_MS,
     historyMaxBytes: e.HISTORY_MAX_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     corsOrigins: origins,

@@ -3,6 +3,7 @@ import { buildBoltInvocation, type BoltArgsOptions, type BoltInvocation, type Op
 import type { BoltRunner, RunOutcome } from './bolt-runner.js'
 import { ExecutionFinishedError, ExecutionNotFoundError, ShuttingDownError } from './errors.js'
 import type { ExecutionStore } from './execution-store.js'
+import { processIdentity } from './process-group.js'
 import type { StreamManager } from './stream-manager.js'
 import type { ExecutionError, ExecutionRecord, ExecutionStatus, StreamingCallback, TargetResult } from './types.js'
 
@@ -27,6 +28,8 @@ interface Running {
 }
 
 export const SHUTDOWN_REASON = 'Cancelled: the service is shutting down'
+
+const identity = processIdentity()
 
 /** Starts Bolt runs, follows them to their end, and keeps their record and event log. */
 export class ExecutionService {
@@ -78,7 +81,13 @@ export class ExecutionService {
         timeoutMs: this.options.timeoutMs,
         maxOutputBytes: this.options.maxOutputBytes,
         signal: controller.signal,
-        callbacks
+        callbacks,
+        // Recorded so that a restart after a crash can end the group this run leaves behind.
+        onSpawn: (pgid) => {
+          this.options.store.setProcessGroup(record.id, { pgid, ...identity }).catch((err: unknown) => {
+            this.options.logger.error({ err, executionId: record.id }, 'could not record the Bolt process group')
+          })
+        }
       })
       // Everything held back by the buffering hook goes out before the terminal event.
       if (callbacks?.close !== undefined) callbacks.close()
@@ -104,6 +113,7 @@ export class ExecutionService {
     await this.options.store.update(record.id, {
       status, completedAt, results, error, outputTruncated: outcome.outputTruncated
     })
+    await this.options.store.setProcessGroup(record.id, null)
     this.options.manager.append(record.id, 'status', { status })
     this.options.logger.info({ executionId: record.id, status, exitCode: outcome.exitCode }, 'execution finished')
     if (error === null) {

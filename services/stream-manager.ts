@@ -1,5 +1,11 @@
+import { eventFrame } from './event-json.js'
 import type { ExecutionStore } from './execution-store.js'
-import type { ExecutionEvent, LoggedEventType, StreamingCallback, TerminalEventType } from './types.js'
+import { isFinished, type ExecutionEvent, type LoggedEventType, type StreamingCallback, type TerminalEventType } from './types.js'
+
+export { eventFrame }
+
+/** How long one wait on the store's tail lasts before the subscriber is checked again. */
+const TAIL_WAIT_MS = 1000
 
 // The execution event log and its live fan-out. Every event gets the next `seq` of its
 // execution, is persisted, and only then sent to live subscribers (so a reconnecting client
@@ -42,19 +48,6 @@ interface Channel {
 export interface StreamManagerOptions {
   replayPageSize?: number
   logger?: { error: (obj: object, msg?: string) => void }
-}
-
-const frames = new WeakMap<ExecutionEvent, string>()
-
-/** The SSE frame of a logged event; made once per event, shared by all subscribers. */
-export function eventFrame (event: ExecutionEvent): string {
-  let frame = frames.get(event)
-  if (frame === undefined) {
-    // `event` comes from a fixed set and `id` is an integer; the data is one JSON line.
-    frame = `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
-    frames.set(event, frame)
-  }
-  return frame
 }
 
 export class StreamManager {
@@ -200,14 +193,25 @@ export class StreamManager {
           if (event.seq <= sub.cursor) continue
           if (!sink.write(eventFrame(event))) return this.unsubscribe(id, sink)
           sub.cursor = event.seq
+          if (event.type === 'complete' || event.type === 'error') {
+            this.unsubscribe(id, sink)
+            sink.end()
+            return
+          }
           if (sink.needsDrain()) await sink.drained()
         }
         if (events.length === this.pageSize) continue
         const current = this.channels.get(id)
         if (current === undefined || current !== channel) {
-          // Finished: the store holds the whole log.
           if (events.length > 0) continue
           channel?.subscribers.delete(sink)
+          // Not live in this process: either finished (the log is complete) or run by another
+          // process sharing the store, whose log is followed through the store's tail.
+          const record = await this.store.get(id)
+          if (record !== undefined && !isFinished(record.status) && !sink.closed) {
+            await this.store.waitForEvents(id, sub.cursor, TAIL_WAIT_MS)
+            continue
+          }
           if (!sink.closed) sink.end()
           return
         }

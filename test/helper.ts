@@ -53,6 +53,7 @@ export function testConfig (dir: string, env: Record<string, string> = {}): Conf
   return loadConfig({
     BOLT_PATH: STAND_IN,
     BOLT_PROJECT: dir,
+    DATABASE_PATH: join(dir, 'bolt-stream.db'),
     LOG_LEVEL: 'silent',
     BOLT_KILL_GRACE_MS: '500',
     BOLT_ENV_PASSTHROUGH: STAND_IN_KNOBS.join(','),

@@ -36,7 +36,7 @@ t.test('defaults', async (t) => {
   t.equal(c.puppetRunAs, 'root')
   t.strictSame(c.corsOrigins, [], 'no CORS origins')
   t.equal(c.boltKillGraceMs, 5000)
-  t.equal(c.historyMaxExecutions, 1000)
+  t.equal(c.retentionMaxExecutions, 10000)
 
   const d = configDefaults()
   t.equal(d.PORT, 3000)
