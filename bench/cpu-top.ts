@@ -1,9 +1,10 @@
 // Top self-time functions of a V8 .cpuprofile (written by `node --cpu-prof`).
 //
-//   npx tsx bench/cpu-top.ts <file.cpuprofile> [n]
+//   npx tsx bench/cpu-top.ts <file.cpuprofile> [n] [fromMonoUs toMonoUs]
 //
-// Self time of a node = hitCount × sampling interval ((endTime - startTime) / samples); summed per
-// functionName + url (+ line, so two anonymous functions of one file stay apart).
+// Self time of a node = hitCount × sampling interval ((endTime - startTime) / samples), or, within a
+// window, the time of the samples taken in it; summed per functionName + url (+ line, so two
+// anonymous functions of one file stay apart).
 import { readFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,27 +14,46 @@ interface ProfileNode {
   callFrame: { functionName: string, url: string, lineNumber: number }
   hitCount?: number
 }
-interface Profile { nodes: ProfileNode[], startTime: number, endTime: number, samples: number[] }
+interface Profile { nodes: ProfileNode[], startTime: number, endTime: number, samples: number[], timeDeltas: number[] }
 
 export interface TopEntry { function: string, where: string, selfMs: number, percent: number }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
-export function topSelfTime (file: string, n = 20): { totalMs: number, busyMs: number, top: TopEntry[] } {
+/**
+ * Self time per function. Without a window: hitCount × the mean sampling interval. With a window
+ * (monotonic µs, the profile's own clock): the samples taken inside it, each counted for the time
+ * since the previous sample.
+ */
+export function topSelfTime (file: string, n = 20, window?: { fromUs: number, toUs: number }): { totalMs: number, busyMs: number, top: TopEntry[] } {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
-  const totalUs = profile.endTime - profile.startTime
-  const interval = profile.samples.length > 0 ? totalUs / profile.samples.length : 0
+  const selfUs = new Map<number, number>()
+  let totalUs: number
+  if (window === undefined) {
+    totalUs = profile.endTime - profile.startTime
+    const interval = profile.samples.length > 0 ? totalUs / profile.samples.length : 0
+    for (const node of profile.nodes) selfUs.set(node.id, (node.hitCount ?? 0) * interval)
+  } else {
+    totalUs = 0
+    let t = profile.startTime
+    for (let i = 0; i < profile.samples.length; i++) {
+      const delta = profile.timeDeltas[i] ?? 0
+      t += delta
+      if (t < window.fromUs || t > window.toUs) continue
+      selfUs.set(profile.samples[i], (selfUs.get(profile.samples[i]) ?? 0) + delta)
+      totalUs += delta
+    }
+  }
   const sums = new Map<string, TopEntry>()
   let idleUs = 0
   for (const node of profile.nodes) {
-    const hits = node.hitCount ?? 0
-    if (hits === 0) continue
+    const us = selfUs.get(node.id) ?? 0
+    if (us === 0) continue
     const { functionName, url, lineNumber } = node.callFrame
     const name = functionName === '' ? '(anonymous)' : functionName
     let where = url.startsWith('file://') ? relative(ROOT, fileURLToPath(url)) : url
     if (where !== '') where += `:${lineNumber + 1}`
     const key = `${name}\u0000${where}`
-    const us = hits * interval
     if (name === '(idle)') idleUs += us
     const entry = sums.get(key) ?? { function: name, where, selfMs: 0, percent: 0 }
     entry.selfMs += us / 1000
@@ -62,5 +82,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     console.error('usage: tsx bench/cpu-top.ts <file.cpuprofile> [n]')
     process.exit(2)
   }
-  console.log(formatTop(topSelfTime(file, Number(process.argv[3] ?? 20))))
+  const [from, to] = [process.argv[4], process.argv[5]]
+  const window = from !== undefined && to !== undefined ? { fromUs: Number(from), toUs: Number(to) } : undefined
+  console.log(formatTop(topSelfTime(file, Number(process.argv[3] ?? 20), window)))
 }

@@ -5,6 +5,8 @@
 // full GC when the process was started with --expose-gc (so the RSS the harness reads next holds
 // live memory, not garbage), resets the histogram, and writes the window's figures as JSON to the
 // file named by BENCH_ELD_FILE. The harness deletes the file, sends the signal, and waits for it.
+// The window's end and the next one's start are given on the monotonic clock (µs), which is the
+// clock of `--cpu-prof` profiles.
 //
 // Why SIGWINCH: SIGUSR2 is one of the signals close-with-grace turns into a graceful shutdown of the
 // service, and SIGUSR1 is Node's "start the inspector" signal. SIGWINCH is ignored by default and
@@ -19,8 +21,11 @@ if (file) {
   let since = performance.now();
   let windows = 0;
   const ms = (ns) => Math.round(ns / 1e4) / 100;
+  // CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles, so a window can be cut out of one.
+  const monoUs = () => Number(process.hrtime.bigint() / 1000n);
   process.on('SIGWINCH', () => {
     const snapshot = {
+      endMonoUs: monoUs(),
       window: ++windows,
       windowMs: Math.round(performance.now() - since),
       samples: histogram.count,
@@ -37,7 +42,7 @@ if (file) {
       histogram.reset();
       since = performance.now();
       const mem = process.memoryUsage();
-      const out = { ...snapshot, rssAfterGc: mem.rss, heapUsed: mem.heapUsed, external: mem.external, pid: process.pid };
+      const out = { ...snapshot, nextStartMonoUs: monoUs(), rssAfterGc: mem.rss, heapUsed: mem.heapUsed, external: mem.external, pid: process.pid };
       writeFileSync(`${file}.tmp`, JSON.stringify(out));
       renameSync(`${file}.tmp`, file);
     }, 20);

@@ -6,8 +6,10 @@
 // comes from separate client processes (bench/load-client.ts). Only 127.0.0.1 is used.
 //
 // Environment:
-//   BENCH_CPU_PROF=1   also runs P3 once more with the service under --cpu-prof (profile in
-//                      bench/results/, top self-time functions in latest.json and on the console)
+//   BENCH_CPU_PROF=1   also runs P3 and P4 once more with the service under --cpu-prof (not used
+//                      for the figures); profiles in bench/results/*.cpuprofile, top self-time
+//                      functions (measured window and whole process) in bench/results/p3-…/p4-service-
+//                      cpu-top.json, in latest.json and on the console
 //   BENCH_ONLY=P1,P3   runs a subset (for development; latest.json then holds only those)
 //   BENCH_KEEP_TMP=1   keeps the temporary directory with the processes' logs
 //   BENCH_STORE=memory sets the service's STORE (default: the service's own default)
@@ -37,7 +39,7 @@ const RUN_LIMIT_MS = 295_000
 // Scenario sizes.
 const P1 = { subscribers: 1000, rate: 100, seconds: 10, silenceMs: 1000 }
 const P2 = { connections: 10_000, holdMs: 60_000, heartbeatMs: 15_000, batch: 500 }
-const P3 = { executions: 20, subscribers: 50, lines: 2000, lineBytes: 100 }
+const P3 = { executions: 20, subscribers: 50, lines: 2000, lineBytes: 100, repeats: 3 }
 const P4 = { bytes: 100_000_000, lineBytes: 1000, maxOutputBytes: 209_715_200, pipeRepeats: 3 }
 const P5 = { targets: 50, rate: 50, linesPerTarget: 220, rawLines: 10_000, repeats: 5, minEvents: 10_000 }
 const FLUSH_MS = 100
@@ -214,6 +216,8 @@ async function startRaw (name: string): Promise<Server> {
 
 interface EldWindow {
   windowMs: number
+  endMonoUs: number
+  nextStartMonoUs: number
   p50: number
   p99: number
   max: number
@@ -375,6 +379,7 @@ async function p2Half (server: Server): Promise<Record<string, unknown>> {
   const before = await probe(server)
   const rssBaseline = rssBytes(server.proc.pid)
   let settled: { rss: number, eld: EldWindow } | undefined
+  let end: { rss: number, eld: EldWindow } | undefined
   const client = await runClient(`${server.name}-client`, {
     base: server.base,
     streams: [started.streamUrl as string],
@@ -388,11 +393,15 @@ async function p2Half (server: Server): Promise<Record<string, unknown>> {
       await sleep(3000)
       const eld = await probe(server)
       settled = { rss: rssBytes(server.proc.pid), eld }
+      // Near the end of the hold, with every connection still open.
+      await sleep(P2.holdMs - 3000 - 4000)
+      const eldHeld = await probe(server)
+      end = { rss: rssBytes(server.proc.pid), eld: eldHeld }
     }
   })
-  const held = await probe(server)
-  const rssEnd = rssBytes(server.proc.pid)
-  if (settled === undefined) throw new Error('P2: no settled measurement')
+  if (settled === undefined || end === undefined) throw new Error('P2: no settled or end measurement')
+  const held = end.eld
+  const rssEnd = end.rss
   return {
     connections: client.connections,
     failed: client.failed,
@@ -431,6 +440,7 @@ async function p3One (server: Server): Promise<Record<string, unknown>> {
   const args = ['--lines', String(P3.lines), '--size', String(P3.lineBytes), '--gate', gate]
   const bodies = Array.from({ length: P3.executions }, () => ({ targets: ['t1'], args }))
   let cpu0 = 0
+  let windowStartUs = 0
   const client = await runClient(`${server.name}-client`, {
     base: server.base,
     start: startSpec(server, bodies),
@@ -442,7 +452,7 @@ async function p3One (server: Server): Promise<Record<string, unknown>> {
   }, {
     onConnected: async () => {
       await sleep(500)
-      await probe(server) // starts the measured window
+      windowStartUs = (await probe(server)).nextStartMonoUs // starts the measured window
       cpu0 = cpuMs(server.proc.pid)
       writeFileSync(gate, '')
     }
@@ -463,32 +473,62 @@ async function p3One (server: Server): Promise<Record<string, unknown>> {
     deliveriesPerSToLastLine: Math.round(client.deliveries / linesWindowS),
     latencyMs: client.latency,
     eld: { p50: eld.p50, p99: eld.p99, max: eld.max, windowMs: eld.windowMs },
+    monoWindowUs: { fromUs: windowStartUs, toUs: eld.endMonoUs },
     serverCpuMs: cpu,
     clientCpuMs: client.clientCpuMs
   }
 }
 
-let cpuProfile: { file: string, totalMs: number, busyMs: number, top: ReturnType<typeof topSelfTime>['top'] } | undefined
+type Top = ReturnType<typeof topSelfTime>
+const cpuProfiles: Record<string, { file: string, note: string, window: Top, wholeProcess: Top }> = {}
+
+/** Top self-time functions of the profile a profiled service just wrote (bench/results/<id>-service-cpu-top.json). */
+function summariseProfile (id: string, before: Set<string>, window: { fromUs: number, toUs: number }, note: string): void {
+  const file = readdirSync(RESULTS).find((f) => f.endsWith('.cpuprofile') && !before.has(f))
+  if (file === undefined) {
+    console.log(`${id}: the profiled service wrote no .cpuprofile`)
+    return
+  }
+  const path = join(RESULTS, file)
+  const summary = { file: join('bench', 'results', file), note, window: topSelfTime(path, 20, window), wholeProcess: topSelfTime(path, 20) }
+  cpuProfiles[id] = summary
+  writeFileSync(join(RESULTS, `${id.toLowerCase()}-service-cpu-top.json`), JSON.stringify({ date: new Date().toISOString(), ...summary }, null, 2) + '\n')
+  console.log(`\n${id} service CPU profile (${summary.file}; ${note})`)
+  console.log('The measured window:')
+  console.log(formatTop(summary.window))
+  console.log('The whole process (start-up and connections included):')
+  console.log(formatTop(summary.wholeProcess))
+}
+
+/** The median run's figures, with every run's kept under `runs`. */
+function medianOfRuns (runs: Array<Record<string, any>>): Record<string, any> {
+  const deliveriesPerS = median(runs.map((r) => r.deliveriesPerS))
+  return {
+    deliveriesPerS,
+    eld: { p50: median(runs.map((r) => r.eld.p50)), p99: median(runs.map((r) => r.eld.p99)), max: median(runs.map((r) => r.eld.max)) },
+    allDelivered: runs.every((r) => r.deliveries === r.expectedDeliveries && r.connectionsWithGaps === 0 && r.terminal === P3.executions * P3.subscribers),
+    runs
+  }
+}
 
 async function scenarioP3 (): Promise<Record<string, any>> {
-  const svc = await startService('p3-service')
-  const service = await p3One(svc).finally(() => stop(svc.proc))
-  const raw = await startRaw('p3-raw')
-  const rawResult = await p3One(raw).finally(() => stop(raw.proc))
+  // Short and noisy on 2 cores: repeated, service and raw alternating, medians reported.
+  const serviceRuns: Array<Record<string, any>> = []
+  const rawRuns: Array<Record<string, any>> = []
+  for (let i = 1; i <= P3.repeats; i++) {
+    const svc = await startService(`p3-service-${i}`)
+    serviceRuns.push(await p3One(svc).finally(() => stop(svc.proc)))
+    const raw = await startRaw(`p3-raw-${i}`)
+    rawRuns.push(await p3One(raw).finally(() => stop(raw.proc)))
+  }
+  const service = medianOfRuns(serviceRuns)
+  const rawResult = medianOfRuns(rawRuns)
   if (PROFILE) {
     // Not used for the figures: the profiler slows the service down.
     const before = new Set(readdirSync(RESULTS))
     const prof = await startService('p3-service-profiled', {}, true)
     const profiled = await p3One(prof).finally(() => stop(prof.proc))
-    const file = readdirSync(RESULTS).find((f) => f.endsWith('.cpuprofile') && !before.has(f))
-    if (file !== undefined) {
-      const top = topSelfTime(join(RESULTS, file), 20)
-      cpuProfile = { file: join('bench', 'results', file), ...top }
-      console.log(`\nP3 service CPU profile (${cpuProfile.file}; deliveries/s while profiled: ${String(profiled.deliveriesPerS)})`)
-      console.log(formatTop(top))
-    } else {
-      console.log('P3: the profiled service wrote no .cpuprofile')
-    }
+    summariseProfile('P3', before, profiled.monoWindowUs as { fromUs: number, toUs: number }, `deliveries/s while profiled: ${String(profiled.deliveriesPerS)}`)
   }
   return { service, raw: rawResult }
 }
@@ -508,14 +548,10 @@ function pipeRun (): Promise<number> {
   })
 }
 
-async function scenarioP4 (): Promise<Record<string, any>> {
-  const pipeMs: number[] = []
-  for (let i = 0; i < P4.pipeRepeats; i++) pipeMs.push(await pipeRun())
-  const pipeMBs = P4.bytes / MB / (median(pipeMs) / 1000)
-
-  const svc = await startService('p4-service', { MAX_OUTPUT_BYTES: String(P4.maxOutputBytes) })
+async function p4Service (profile: boolean): Promise<Record<string, any>> {
+  const svc = await startService(profile ? 'p4-service-profiled' : 'p4-service', { MAX_OUTPUT_BYTES: String(P4.maxOutputBytes) }, profile)
   try {
-    await probe(svc)
+    const start = await probe(svc)
     const rssBaseline = rssBytes(svc.proc.pid)
     let rssMax = rssBaseline
     const sampler = setInterval(() => {
@@ -524,7 +560,7 @@ async function scenarioP4 (): Promise<Record<string, any>> {
     const cpu0 = cpuMs(svc.proc.pid)
     let client: ClientResult
     try {
-      client = await runClient('p4-service-client', {
+      client = await runClient(`${svc.name}-client`, {
         base: svc.base,
         start: startSpec(svc, [{ targets: ['t1'], args: ['--bytes', String(P4.bytes), '--size', String(P4.lineBytes)] }]),
         subscribers: 1,
@@ -542,27 +578,42 @@ async function scenarioP4 (): Promise<Record<string, any>> {
     const totalS = (client.lastTerminalAt - client.postedAt) / 1e6
     const linesS = (client.lastLineAt - client.postedAt) / 1e6
     return {
-      bytes: P4.bytes,
-      rawPipeMs: pipeMs.map((x) => Math.round(x)),
-      rawPipeMBs: r2(pipeMBs),
       serviceS: r2(totalS),
       serviceMBs: r2(P4.bytes / MB / totalS),
       serviceToLastLineS: r2(linesS),
       serviceToLastLineMBs: r2(P4.bytes / MB / linesS),
       deliveredLines: client.deliveries,
+      expectedLines: Math.ceil(P4.bytes / P4.lineBytes),
       subscriberDropsResumed: client.reconnects,
       connectionsWithGaps: client.connectionsWithGaps,
-      expectedLines: Math.ceil(P4.bytes / P4.lineBytes),
       terminalStatus: client.terminalStatuses,
       rssBaselineBytes: rssBaseline,
       rssMaxBytes: rssMax,
       rssAfterGcBytes: after.rssAfterGc,
       heapAfterGcBytes: after.heapUsed,
       serverCpuMs: cpu,
-      clientCpuMs: client.clientCpuMs
+      clientCpuMs: client.clientCpuMs,
+      monoWindowUs: { fromUs: start.nextStartMonoUs, toUs: after.endMonoUs }
     }
   } finally {
     await stop(svc.proc)
+  }
+}
+
+async function scenarioP4 (): Promise<Record<string, any>> {
+  const pipeMs: number[] = []
+  for (let i = 0; i < P4.pipeRepeats; i++) pipeMs.push(await pipeRun())
+  const service = await p4Service(false)
+  if (PROFILE) {
+    const before = new Set(readdirSync(RESULTS))
+    const profiled = await p4Service(true)
+    summariseProfile('P4', before, profiled.monoWindowUs, `MB/s while profiled: ${String(profiled.serviceMBs)}`)
+  }
+  return {
+    bytes: P4.bytes,
+    rawPipeMs: pipeMs.map((x) => Math.round(x)),
+    rawPipeMBs: r2(P4.bytes / MB / (median(pipeMs) / 1000)),
+    ...service
   }
 }
 
@@ -656,16 +707,18 @@ function rows (s: Record<string, any>): Row[] {
   if (p3 !== undefined && p3.error === undefined) {
     const sv = p3.service
     const rw = p3.raw
-    out.push({ id: 'P3', metric: 'deliveries/s (lines to subs)', service: String(sv.deliveriesPerS), raw: String(rw.deliveriesPerS), ratio: ratio(sv.deliveriesPerS, rw.deliveriesPerS), target: '≥ 0.5×', met: yes(sv.deliveriesPerS >= 0.5 * rw.deliveriesPerS && sv.deliveries === sv.expectedDeliveries) })
-    out.push({ id: 'P3', metric: 'event-loop delay p99 (ms)', service: fmt(sv.eld.p99), raw: fmt(rw.eld.p99), ratio: ratio(sv.eld.p99, rw.eld.p99), target: '≤ 50', met: yes(sv.eld.p99 <= 50) })
-    out.push({ id: 'P3', metric: 'event-loop delay max (ms)', service: fmt(sv.eld.max), raw: fmt(rw.eld.max), ratio: ratio(sv.eld.max, rw.eld.max), target: '–', met: '' })
+    out.push({ id: 'P3', metric: `deliveries/s (lines to subs), median of ${P3.repeats}`, service: String(Math.round(sv.deliveriesPerS)), raw: String(Math.round(rw.deliveriesPerS)), ratio: ratio(sv.deliveriesPerS, rw.deliveriesPerS), target: '≥ 0.5×', met: yes(sv.deliveriesPerS >= 0.5 * rw.deliveriesPerS && sv.allDelivered === true) })
+    out.push({ id: 'P3', metric: `event-loop delay p99 (ms), median of ${P3.repeats}`, service: fmt(sv.eld.p99), raw: fmt(rw.eld.p99), ratio: ratio(sv.eld.p99, rw.eld.p99), target: '≤ 50', met: yes(sv.eld.p99 <= 50) })
+    out.push({ id: 'P3', metric: `event-loop delay max (ms), median of ${P3.repeats}`, service: fmt(sv.eld.max), raw: fmt(rw.eld.max), ratio: ratio(sv.eld.max, rw.eld.max), target: '–', met: '' })
   }
   const p4 = s.P4
   if (p4 !== undefined && p4.error === undefined) {
     out.push({ id: 'P4', metric: '100 MB throughput (MB/s; raw = pipe to cat)', service: fmt(p4.serviceMBs), raw: fmt(p4.rawPipeMBs), ratio: ratio(p4.serviceMBs, p4.rawPipeMBs), target: '≥ 0.15×', met: yes(p4.serviceMBs >= 0.15 * p4.rawPipeMBs) })
     out.push({ id: 'P4', metric: 'throughput to the last line (MB/s)', service: fmt(p4.serviceToLastLineMBs), raw: fmt(p4.rawPipeMBs), ratio: ratio(p4.serviceToLastLineMBs, p4.rawPipeMBs), target: '–', met: '' })
     out.push({ id: 'P4', metric: 'subscriber dropped and resumed (times)', service: String(p4.subscriberDropsResumed), raw: '–', ratio: '', target: '–', met: '' })
-    out.push({ id: 'P4', metric: 'service max RSS (MiB)', service: fmt(p4.rssMaxBytes / MiB), raw: '–', ratio: '', target: `bounded (≤ ${Math.round(p4.rssBaselineBytes / MiB)} + 6 × 100 MB)`, met: yes(p4.rssMaxBytes <= p4.rssBaselineBytes + 6 * P4.bytes) })
+    // The issue gives no number for "bounded"; this harness asks for at most two copies of the
+    // output over the idle baseline (the live log and the results), see BENCHMARKS.md.
+    out.push({ id: 'P4', metric: 'service max RSS (MiB)', service: fmt(p4.rssMaxBytes / MiB), raw: '–', ratio: '', target: `≤ ${Math.round((p4.rssBaselineBytes + 2 * P4.bytes) / MiB)} (idle + 2 × output)`, met: yes(p4.rssMaxBytes <= p4.rssBaselineBytes + 2 * P4.bytes) })
   }
   const p5 = s.P5
   if (p5 !== undefined && p5.error === undefined) {
@@ -739,8 +792,8 @@ async function main (): Promise<void> {
   const scenarios: Array<[string, string, () => Promise<Record<string, any>>, number]> = [
     ['P1', `1 execution, ${P1.rate} lines/s for ${P1.seconds} s, ${P1.subscribers} subscribers`, scenarioP1, 90_000],
     ['P2', `${P2.connections} idle subscribers held ${P2.holdMs / 1000} s (service and raw side by side)`, scenarioP2, 130_000],
-    ['P3', `${P3.executions} executions × ${P3.subscribers} subscribers, ${P3.lines} lines of ${P3.lineBytes} B each, as fast as produced`, scenarioP3, PROFILE ? 150_000 : 100_000],
-    ['P4', `1 execution printing ${P4.bytes / MB} MB, 1 subscriber`, scenarioP4, 120_000],
+    ['P3', `${P3.executions} executions × ${P3.subscribers} subscribers, ${P3.lines} lines of ${P3.lineBytes} B each, as fast as produced (×${P3.repeats})`, scenarioP3, PROFILE ? 150_000 : 120_000],
+    ['P4', `1 execution printing ${P4.bytes / MB} MB, 1 subscriber`, scenarioP4, PROFILE ? 150_000 : 100_000],
     ['P5', `late joiner replaying a finished execution of ≥ ${P5.minEvents} events`, scenarioP5, 60_000]
   ]
   const results: Record<string, any> = {}
@@ -775,7 +828,7 @@ async function main (): Promise<void> {
     totalSeconds: totalS,
     results,
     table: list,
-    cpuProfile
+    cpuProfiles: PROFILE ? cpuProfiles : undefined
   }
   writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify(report, null, 2) + '\n')
   console.log('\n' + table(list))

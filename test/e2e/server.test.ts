@@ -1,36 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { groupHasLiveProcess } from '../../services/process-group.js'
-import { STAND_IN, getJson, openStream, postJson, tempDir, until } from '../helper.js'
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-
-interface Server { child: ChildProcess, url: string, exited: Promise<number | null>, stderr: () => string }
-
-/** Starts server.ts as its own process, as `npm start` would (but from source). */
-async function startServer (env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString()
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)
-      if (m !== null) resolve(m[1])
-    })
-    void exited.then((code) => reject(new Error(`server exited with ${code}: ${stderr}`)))
-  })
-  return { child, url, exited, stderr: () => stderr }
-}
+import { ROOT, STAND_IN, getJson, openStream, postJson, startServer, tempDir, until } from '../helper.js'
 
 t.test('a bad setting stops start-up with a message naming it, not a stack trace', async (t) => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
@@ -51,6 +24,7 @@ t.test('SIGTERM: ready fails at once, reads go on, runs finish or are cancelled,
   const server = await startServer({
     BOLT_PATH: STAND_IN,
     BOLT_PROJECT: dir,
+    DATABASE_PATH: join(dir, 'bolt-stream.db'),
     SHUTDOWN_GRACE_MS: '2000',
     BOLT_KILL_GRACE_MS: '500',
     BOLT_ENV_PASSTHROUGH: 'STANDIN_LOG,STANDIN_IGNORE_SIGTERM',
