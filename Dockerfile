@@ -3,6 +3,10 @@
 
 # 1. Compile the TypeScript and keep only production dependencies.
 FROM node:20-bookworm-slim AS build
+# better-sqlite3 compiles its native addon when no prebuilt binary can be fetched.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -31,7 +35,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# History (SQLite) and the default Bolt project live here: mount a volume to keep them.
 RUN mkdir -p /app/data && chown bolt-stream:bolt-stream /app/data
+VOLUME ["/app/data"]
 USER bolt-stream
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 BOLT_PATH=bolt
 EXPOSE 3000
