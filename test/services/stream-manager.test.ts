@@ -212,3 +212,26 @@ t.test('output reported after the terminal event is dropped', async (t) => {
   t.equal(await store.lastSeq('d'), 2)
   t.throws(() => manager.append('d', 'stdout', {}), /no live channel/)
 })
+
+t.test('an execution run by another process is followed through the store tail', async (t) => {
+  // Two managers on one store: what a second replica on a shared store would see.
+  const store = new MemoryStore({ maxExecutions: 10, maxBytes: 1e9 })
+  const owner = new StreamManager(store)
+  const other = new StreamManager(store)
+  await store.create(record('r'))
+  owner.open('r')
+  owner.append('r', 'status', { status: 'running' })
+  await sleep(5)
+  const sink = new TestSink()
+  const following = other.subscribe('r', 0, sink)
+  for (let i = 0; i < 10; i++) {
+    owner.append('r', 'stdout', { target: 'a', output: `${i}\n` })
+    await sleep(15)
+  }
+  t.ok(sink.seqs().length >= 5, 'events arrive while the execution runs elsewhere')
+  await store.update('r', { status: 'success' })
+  await owner.terminate('r', 'complete', { status: 'success' })
+  await following
+  t.same(sink.seqs(), range(1, 12))
+  t.ok(sink.ended)
+})
