@@ -349,6 +349,8 @@ async function p1One (server: Server): Promise<Record<string, unknown>> {
   })
   return {
     latencyMs: client.latency,
+    /** Lines whose parse time was before their emit time (clock skew between processes); counted as 0 ms. */
+    negativeLatencies: client.negativeLatencies,
     silenceLineMs: client.marker,
     deliveries: client.deliveries,
     expectedDeliveries: P1.rate * P1.seconds * P1.subscribers,

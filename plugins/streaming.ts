@@ -14,52 +14,57 @@ declare module 'fastify' {
 
 const HEARTBEAT = ': heartbeat\n\n'
 
-/** A subscriber over an SSE response: bounded buffering, drop on overflow (the client resumes). */
+/** A subscriber over an SSE response. Backlog beyond the bound is not written (it catches up later). */
 export class SseSink implements SubscriberSink {
   closed = false
-  overflowed = false
+  /** Dropped for not reading. */
+  stalled = false
 
   constructor (private readonly reply: FastifyReply, private readonly maxBufferedBytes: number) {
     reply.raw.once('close', () => { this.closed = true })
   }
 
-  write (frame: string): boolean {
+  write (frames: string | Buffer): boolean {
     if (this.closed) return false
-    const raw = this.reply.raw
-    // Judged before writing: a reader that keeps up may take one large batch at a time, but one
-    // still holding more than the bound unread has stalled. End it rather than buffer without
-    // bound; its Last-Event-ID resumes it.
-    if (raw.writableLength > this.maxBufferedBytes) {
-      this.overflowed = true
-      this.closed = true
-      raw.destroy()
-      return false
-    }
-    raw.write(frame)
+    this.reply.raw.write(frames)
     return true
   }
 
-  needsDrain (): boolean {
-    return this.reply.raw.writableNeedDrain
+  backlogged (): boolean {
+    return this.reply.raw.writableLength > this.maxBufferedBytes
   }
 
-  drained (): Promise<void> {
+  drained (timeoutMs: number): Promise<boolean> {
     const raw = this.reply.raw
-    if (this.closed || !raw.writableNeedDrain) return Promise.resolve()
+    if (this.closed) return Promise.resolve(false)
+    if (!raw.writableNeedDrain) return Promise.resolve(true)
     return new Promise((resolve) => {
-      const done = (): void => {
-        raw.off('drain', done)
-        raw.off('close', done)
-        resolve()
+      const done = (ok: boolean) => (): void => {
+        clearTimeout(timer)
+        raw.off('drain', onDrain)
+        raw.off('close', onClose)
+        resolve(ok)
       }
-      raw.on('drain', done)
-      raw.on('close', done)
+      const onDrain = done(true)
+      const onClose = done(false)
+      const timer = setTimeout(done(false), timeoutMs)
+      timer.unref()
+      raw.on('drain', onDrain)
+      raw.on('close', onClose)
     })
   }
 
   heartbeat (): void {
     // Skipped while the socket is backed up: the pending data keeps the connection busy anyway.
     if (!this.closed && !this.reply.raw.writableNeedDrain) this.reply.raw.write(HEARTBEAT)
+  }
+
+  abort (): void {
+    if (this.closed) return
+    // Its Last-Event-ID resumes it; EventSource reconnects after a network error.
+    this.stalled = true
+    this.closed = true
+    this.reply.raw.destroy()
   }
 
   end (): void {
@@ -107,7 +112,7 @@ export class SseConnections {
 }
 
 export default fp(async function streaming (fastify) {
-  const manager = new StreamManager(fastify.store, { logger: fastify.log })
+  const manager = new StreamManager(fastify.store, { logger: fastify.log, stallTimeoutMs: fastify.config.streamStallTimeoutMs })
   const connections = new SseConnections(fastify.config.streamHeartbeatMs)
   fastify.decorate('streaming', manager)
   fastify.decorate('sseConnections', connections)

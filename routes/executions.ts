@@ -77,7 +77,14 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
         ...errorResponses
       }
     }
-  }, async (request) => store.list(request.query))
+  }, async (request) => {
+    for (const key of ['since', 'until'] as const) {
+      const value = request.query[key]
+      // RFC 3339 allows what Date cannot read (a leap second): refuse it rather than guess.
+      if (value !== undefined && Number.isNaN(Date.parse(value))) throw new InvalidInputError(`${key} ${JSON.stringify(value)} is not a usable date`)
+    }
+    return store.list(request.query)
+  })
 
   fastify.get('/executions/:id', {
     schema: { summary: 'An execution record', params: ExecutionIdParams, response: { 200: ExecutionRecordSchema, ...errorResponses } }

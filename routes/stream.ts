@@ -53,7 +53,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
     reply.sse.onClose(() => {
       sseConnections.delete(sink)
       streaming.unsubscribe(id, sink)
-      if (sink.overflowed) request.log.info({ executionId: id }, 'subscriber fell too far behind and was disconnected')
+      if (sink.stalled) request.log.info({ executionId: id }, 'subscriber stopped reading and was disconnected')
     })
     // Written at once so the headers leave now, not with the first output.
     await reply.sse.send({

@@ -23,7 +23,8 @@ export const EnvSchema = Type.Object({
   EXECUTION_TIMEOUT_MS: Int(300_000, 1000, 86_400_000, 'Longest an execution may run'),
   STREAM_FLUSH_INTERVAL_MS: Int(100, 1, 10_000, 'Output batching window per stream and target'),
   STREAM_HEARTBEAT_MS: Int(15_000, 1000, 300_000, 'Interval of SSE heartbeat comments'),
-  STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'Unsent bytes a subscriber may fall behind before it is disconnected'),
+  STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'Unsent bytes held for one subscriber; beyond, it catches up from the store'),
+  STREAM_STALL_TIMEOUT_MS: Int(10_000, 100, 600_000, 'How long a backlogged subscriber may take to drain before it is disconnected'),
   MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'Output bytes streamed and kept per execution'),
   STORE: Type.Union([Type.Literal('sqlite'), Type.Literal('memory')], { default: 'sqlite', description: 'Where history is kept' }),
   DATABASE_PATH: Type.String({ default: './data/bolt-stream.db', minLength: 1, description: 'SQLite database file (directory created)' }),
@@ -54,6 +55,7 @@ export interface Config {
   streamFlushIntervalMs: number
   streamHeartbeatMs: number
   streamMaxBufferedBytes: number
+  streamStallTimeoutMs: number
   maxOutputBytes: number
   store: 'sqlite' | 'memory'
   databasePath: string
@@ -132,6 +134,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     streamFlushIntervalMs: e.STREAM_FLUSH_INTERVAL_MS,
     streamHeartbeatMs: e.STREAM_HEARTBEAT_MS,
     streamMaxBufferedBytes: e.STREAM_MAX_BUFFERED_BYTES,
+    streamStallTimeoutMs: e.STREAM_STALL_TIMEOUT_MS,
     maxOutputBytes: e.MAX_OUTPUT_BYTES,
     store: e.STORE as 'sqlite' | 'memory',
     databasePath: e.DATABASE_PATH === ':memory:' ? ':memory:' : resolve(cwd, e.DATABASE_PATH),

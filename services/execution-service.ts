@@ -96,10 +96,12 @@ export class ExecutionService {
     })().catch(async (err: unknown) => {
       this.options.logger.error({ err, executionId: record.id }, 'execution failed unexpectedly')
       const error = { kind: 'bolt-stream/internal-error', message: 'The execution failed because of an internal error' }
-      await this.options.store.update(record.id, { status: 'failed', completedAt: new Date().toISOString(), error })
-        .catch(() => {})
-      if (this.options.manager.isLive(record.id)) {
-        await this.options.manager.terminate(record.id, 'error', { status: 'failed', error }).catch(() => {})
+      const finalRecord = (): Promise<void> =>
+        this.options.store.update(record.id, { status: 'failed', completedAt: new Date().toISOString(), error })
+      if (this.options.manager.isLive(record.id) && this.options.manager.terminalSeq(record.id) === null) {
+        await this.options.manager.terminate(record.id, 'error', { status: 'failed', error }, finalRecord).catch(() => {})
+      } else {
+        await finalRecord().catch(() => {})
       }
     }).finally(() => {
       this.running.delete(record.id)
@@ -110,16 +112,18 @@ export class ExecutionService {
   private async finish (record: ExecutionRecord, outcome: RunOutcome): Promise<void> {
     const { status, error, results } = decideOutcome(outcome)
     const completedAt = new Date().toISOString()
-    await this.options.store.update(record.id, {
-      status, completedAt, results, error, outputTruncated: outcome.outputTruncated
-    })
-    await this.options.store.setProcessGroup(record.id, null)
-    this.options.manager.append(record.id, 'status', { status })
+    const { store, manager } = this.options
+    // The record turns final once the terminal event is stored, before anyone is sent it.
+    const finalRecord = async (): Promise<void> => {
+      await store.update(record.id, { status, completedAt, results, error, outputTruncated: outcome.outputTruncated })
+      await store.setProcessGroup(record.id, null)
+    }
+    manager.append(record.id, 'status', { status })
     this.options.logger.info({ executionId: record.id, status, exitCode: outcome.exitCode }, 'execution finished')
     if (error === null) {
-      await this.options.manager.terminate(record.id, 'complete', { status, results, outputTruncated: outcome.outputTruncated })
+      await manager.terminate(record.id, 'complete', { status, results, outputTruncated: outcome.outputTruncated }, finalRecord)
     } else {
-      await this.options.manager.terminate(record.id, 'error', { status, error })
+      await manager.terminate(record.id, 'error', { status, error }, finalRecord)
     }
   }
 

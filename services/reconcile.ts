@@ -30,8 +30,9 @@ export async function reconcileInterrupted (
       { type: 'status', executionId: record.id, timestamp, seq: last + 1, data: { status: 'interrupted' } },
       { type: 'error', executionId: record.id, timestamp, seq: last + 2, data: { status: 'interrupted', error: INTERRUPTED_ERROR } }
     ]
-    await store.update(record.id, { status: 'interrupted', completedAt: timestamp, error: INTERRUPTED_ERROR })
+    // Events first: a finished record's log always ends with its terminal event.
     await store.appendEvents(record.id, events)
+    await store.update(record.id, { status: 'interrupted', completedAt: timestamp, error: INTERRUPTED_ERROR })
     await store.setProcessGroup(record.id, null)
     options.logger.warn({ executionId: record.id }, 'execution interrupted by a restart')
   }

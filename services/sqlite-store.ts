@@ -147,6 +147,7 @@ export class SqliteStore implements ExecutionStore {
         (id, type, targets, action, status, started_at, completed_at, expert_mode, command, results, error, output_truncated)
         VALUES (@id, @type, @targets, @action, @status, @startedAt, @completedAt, @expertMode, @command, @results, @error, @outputTruncated)`),
       getExecution: db.prepare('SELECT * FROM executions WHERE id = ?'),
+      hasExecution: db.prepare('SELECT 1 FROM executions WHERE id = ?').pluck(),
       lastSeq: db.prepare('SELECT MAX(seq) AS seq FROM events WHERE execution_id = ?').pluck(),
       insertEvent: db.prepare('INSERT INTO events (execution_id, seq, type, timestamp, data) VALUES (?, ?, ?, ?, ?)'),
       readEvents: db.prepare('SELECT seq, type, timestamp, data FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
@@ -247,6 +248,7 @@ export class SqliteStore implements ExecutionStore {
     }
     const failed = new Map<PendingAppend, Error>()
     const appendOne = this.db.transaction((item: PendingAppend) => {
+      if (this.statements.hasExecution.get(item.id) === undefined) throw new Error(`no execution ${item.id}`)
       let expected = (this.statements.lastSeq.get(item.id) as number | null ?? 0) + 1
       for (const event of item.events) {
         if (event.seq !== expected) throw new Error(`event seq ${event.seq} does not follow ${expected - 1}`)

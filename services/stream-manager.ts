@@ -6,6 +6,43 @@ export { eventFrame }
 
 /** How long one wait on the store's tail lasts before the subscriber is checked again. */
 const TAIL_WAIT_MS = 1000
+/** Fan-out runs in slices of about this long, so many busy executions cannot stall the event loop. */
+const FAN_OUT_SLICE_MS = 10
+
+/** Runs queued tasks in order, yielding to I/O between slices of `budgetMs`. */
+class SliceScheduler {
+  private queue: Array<() => void> = []
+  private next = 0
+  private scheduled = false
+
+  constructor (private readonly budgetMs: number) {}
+
+  push (task: () => void): void {
+    this.queue.push(task)
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.run())
+    }
+  }
+
+  private run (): void {
+    const started = performance.now()
+    while (this.next < this.queue.length) {
+      const task = this.queue[this.next++]
+      task()
+      if (performance.now() - started >= this.budgetMs) break
+    }
+    if (this.next >= this.queue.length) {
+      this.queue = []
+      this.next = 0
+      this.scheduled = false
+    } else {
+      setImmediate(() => this.run())
+    }
+  }
+}
+/** Replayed frames are written in pieces of about this many characters. */
+const REPLAY_WRITE_CHARS = 256 * 1024
 
 // The execution event log and its live fan-out. Every event gets the next `seq` of its
 // execution, is persisted, and only then sent to live subscribers (so a reconnecting client
@@ -14,14 +51,16 @@ const TAIL_WAIT_MS = 1000
 // persisted: no gap, no duplicate.
 
 export interface SubscriberSink {
-  /** Returns false when the subscriber cannot keep up and has been disconnected. */
-  write: (frame: string) => boolean
-  /** True while the connection's buffer wants a drain before more is written. */
-  needsDrain: () => boolean
-  /** Resolves on drain or on close, whichever comes first. */
-  drained: () => Promise<void>
+  /** Queues frames; false when the connection is gone. */
+  write: (frames: string | Buffer) => boolean
+  /** More unsent bytes are waiting than this subscriber may hold. */
+  backlogged: () => boolean
+  /** Resolves true once the backlog drained, false on close or after `timeoutMs`. */
+  drained: (timeoutMs: number) => Promise<boolean>
   /** Ends the stream normally (after the terminal event). */
   end: () => void
+  /** Drops a subscriber that stopped reading; it resumes later from its last id. */
+  abort: () => void
   readonly closed: boolean
 }
 
@@ -40,6 +79,8 @@ interface Channel {
   pending: ExecutionEvent[]
   writing: boolean
   terminalSeq: number | null
+  /** Runs once the terminal event is stored, before anyone is sent it. */
+  beforeDelivery: (() => Promise<void>) | null
   subscribers: Map<SubscriberSink, Subscriber>
   closed: Promise<void>
   resolveClosed: () => void
@@ -47,15 +88,20 @@ interface Channel {
 
 export interface StreamManagerOptions {
   replayPageSize?: number
+  /** How long a backlogged subscriber may take to drain before it is dropped. */
+  stallTimeoutMs?: number
   logger?: { error: (obj: object, msg?: string) => void }
 }
 
 export class StreamManager {
   private readonly channels = new Map<string, Channel>()
   private readonly pageSize: number
+  private readonly stallTimeoutMs: number
+  private readonly slices = new SliceScheduler(FAN_OUT_SLICE_MS)
 
   constructor (private readonly store: ExecutionStore, private readonly options: StreamManagerOptions = {}) {
     this.pageSize = options.replayPageSize ?? 1000
+    this.stallTimeoutMs = options.stallTimeoutMs ?? 10_000
   }
 
   /** Starts the live channel of a new execution. */
@@ -65,7 +111,7 @@ export class StreamManager {
     const closed = new Promise<void>((resolve) => { resolveClosed = resolve })
     this.channels.set(id, {
       id, seq: lastSeq, persistedSeq: lastSeq, pending: [], writing: false, terminalSeq: null,
-      subscribers: new Map(), closed, resolveClosed
+      beforeDelivery: null, subscribers: new Map(), closed, resolveClosed
     })
   }
 
@@ -82,12 +128,18 @@ export class StreamManager {
     return this.push(id, type, data)
   }
 
-  /** Appends the terminal event; resolves once it is persisted and every live subscriber has ended. */
-  terminate (id: string, type: TerminalEventType, data: unknown): Promise<void> {
+  /**
+   * Appends the terminal event; resolves once it is persisted and every live subscriber has ended.
+   * `beforeDelivery` (the final record update) runs after the event is stored and before anyone
+   * is sent it: a client told "complete" finds the final record, and a finished record's log
+   * always ends with its terminal event.
+   */
+  terminate (id: string, type: TerminalEventType, data: unknown, beforeDelivery?: () => Promise<void>): Promise<void> {
     const channel = this.channels.get(id)
     if (channel === undefined) return Promise.resolve()
     const event = this.push(id, type, data)
     channel.terminalSeq = event.seq
+    channel.beforeDelivery = beforeDelivery ?? null
     return channel.closed
   }
 
@@ -133,26 +185,43 @@ export class StreamManager {
       } catch (err) {
         this.options.logger?.error({ err, executionId: channel.id }, 'could not persist execution events')
       }
-      channel.persistedSeq = batch[batch.length - 1].seq
-      this.fanOut(channel, batch)
+      const last = batch[batch.length - 1].seq
+      if (channel.terminalSeq !== null && last >= channel.terminalSeq && channel.beforeDelivery !== null) {
+        try {
+          await channel.beforeDelivery()
+        } catch (err) {
+          this.options.logger?.error({ err, executionId: channel.id }, 'could not finish the execution record')
+        }
+      }
+      channel.persistedSeq = last
+      this.slices.push(() => this.fanOut(channel, batch))
     }
     channel.writing = false
-    if (channel.terminalSeq !== null && channel.persistedSeq >= channel.terminalSeq) this.close(channel)
+    if (channel.terminalSeq !== null && channel.persistedSeq >= channel.terminalSeq) this.slices.push(() => this.close(channel))
   }
 
   private fanOut (channel: Channel, batch: ExecutionEvent[]): void {
     if (channel.subscribers.size === 0) return
-    let joined: string | undefined
+    let joined: Buffer | undefined
     for (const sub of channel.subscribers.values()) {
       if (!sub.live) continue
+      if (sub.sink.closed) {
+        channel.subscribers.delete(sub.sink)
+        continue
+      }
+      if (sub.sink.backlogged()) {
+        // It is behind: stop pushing to it; it catches up from the store once it drains,
+        // so what waits for it is bounded whatever the output rate.
+        sub.live = false
+        void this.catchUp(channel.id, sub, channel)
+        continue
+      }
       if (sub.cursor < batch[0].seq) {
         // The common case: one write of the whole batch, serialised once for everyone.
-        joined ??= batch.length === 1 ? eventFrame(batch[0]) : batch.map(eventFrame).join('')
-        if (!sub.sink.write(joined)) {
-          channel.subscribers.delete(sub.sink)
-          continue
-        }
-        sub.cursor = batch[batch.length - 1].seq
+        // Encoded once, then the same bytes go to every socket.
+        joined ??= Buffer.from(batch.length === 1 ? eventFrame(batch[0]) : batch.map(eventFrame).join(''), 'utf8')
+        if (sub.sink.write(joined)) sub.cursor = batch[batch.length - 1].seq
+        else channel.subscribers.delete(sub.sink)
         continue
       }
       for (const event of batch) {
@@ -184,22 +253,42 @@ export class StreamManager {
     const sub: Subscriber = { cursor: afterSeq, live: false, sink }
     const channel = this.channels.get(id)
     channel?.subscribers.set(sink, sub)
+    return this.catchUp(id, sub, channel)
+  }
+
+  /** Reads from the store after the subscriber's cursor until it has seen everything persisted. */
+  private async catchUp (id: string, sub: Subscriber, channel: Channel | undefined): Promise<void> {
+    const { sink } = sub
+    const leave = (): void => this.unsubscribe(id, sink)
+    // Waits for a backlog to drain; a subscriber that does not read in time is dropped.
+    const paced = async (): Promise<boolean> => {
+      if (!sink.backlogged()) return !sink.closed
+      if (await sink.drained(this.stallTimeoutMs)) return true
+      if (!sink.closed) sink.abort()
+      return false
+    }
     try {
       for (;;) {
-        if (sink.closed) return this.unsubscribe(id, sink)
+        if (!await paced()) return leave()
         const events = await this.store.readEvents(id, sub.cursor, this.pageSize)
+        let pending = ''
         for (const event of events) {
-          if (sink.closed) return this.unsubscribe(id, sink)
           if (event.seq <= sub.cursor) continue
-          if (!sink.write(eventFrame(event))) return this.unsubscribe(id, sink)
+          pending += eventFrame(event)
           sub.cursor = event.seq
-          if (event.type === 'complete' || event.type === 'error') {
-            this.unsubscribe(id, sink)
-            sink.end()
-            return
+          const terminal = event.type === 'complete' || event.type === 'error'
+          if (terminal || pending.length >= REPLAY_WRITE_CHARS) {
+            if (!sink.write(pending)) return leave()
+            pending = ''
+            if (terminal) {
+              leave()
+              sink.end()
+              return
+            }
+            if (!await paced()) return leave()
           }
-          if (sink.needsDrain()) await sink.drained()
         }
+        if (pending.length > 0 && !sink.write(pending)) return leave()
         if (events.length === this.pageSize) continue
         const current = this.channels.get(id)
         if (current === undefined || current !== channel) {
@@ -215,13 +304,14 @@ export class StreamManager {
           if (!sink.closed) sink.end()
           return
         }
+        // Same tick as the check: nothing persisted can slip between catching up and going live.
         if (sub.cursor >= current.persistedSeq) {
           sub.live = true
           return
         }
       }
     } catch (err) {
-      this.unsubscribe(id, sink)
+      leave()
       throw err
     }
   }

@@ -34,7 +34,8 @@ class TestSink implements SubscriberSink {
   closed = false
   ended = false
   constructor (private readonly onWrite?: (frame: string) => boolean) {}
-  write (frame: string): boolean {
+  write (frames: string | Buffer): boolean {
+    const frame = frames.toString()
     if (this.closed) throw new Error('write after close')
     if (this.onWrite !== undefined && !this.onWrite(frame)) {
       this.closed = true
@@ -44,8 +45,9 @@ class TestSink implements SubscriberSink {
     return true
   }
 
-  needsDrain (): boolean { return false }
-  async drained (): Promise<void> {}
+  backlogged (): boolean { return false }
+  async drained (): Promise<boolean> { return !this.closed }
+  abort (): void { this.closed = true }
   end (): void {
     this.ended = true
     this.closed = true
