@@ -12,6 +12,8 @@ const STREAM_LINE = /^\[(.+?)\] (out|err): /
 const MAX_STREAM_LINE_CHARS = 16384
 /** Text kept for the document's head/tail and for plain-text fatal output. */
 const MAX_SMALL_TEXT = 64 * 1024
+/** Item keys whose values are never used: `merged_output` repeats stdout and stderr. */
+const UNUSED_KEYS: ReadonlySet<string> = new Set(['merged_output'])
 
 export interface OutputSink {
   output: (stream: 'stdout' | 'stderr', target: string, text: string) => void
@@ -127,7 +129,7 @@ export class BoltDocumentParser {
   constructor (private readonly options: DocumentParserOptions) {}
 
   pushFragment (fragment: string): void {
-    if (this.line === null) this.line = new JsonStringCapper(this.options.maxStringChars)
+    if (this.line === null) this.line = new JsonStringCapper(this.options.maxStringChars, UNUSED_KEYS)
     this.line.push(fragment)
   }
 

@@ -4,10 +4,9 @@
 /** The longest prefix of `text` whose UTF-8 encoding fits in `maxBytes`. */
 export function cutUtf8 (text: string, maxBytes: number): string {
   if (maxBytes <= 0) return ''
-  // Fast path: even at 3 bytes per UTF-16 unit it fits.
-  if (text.length * 3 <= maxBytes) return text
+  // Fast paths: even at 3 bytes per UTF-16 unit it fits; or it fits when measured.
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text, 'utf8') <= maxBytes) return text
   const buf = Buffer.from(text, 'utf8')
-  if (buf.length <= maxBytes) return text
   let end = maxBytes
   // Step back over continuation bytes so no character is split.
   while (end > 0 && (buf[end] & 0xc0) === 0x80) end--

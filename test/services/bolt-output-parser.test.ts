@@ -484,3 +484,13 @@ t.test('capper: arbitrary fragment sizes equal one push', async (t) => {
   t.equal(cap(10_000, [json]).text, json, 'high limit: unchanged')
   t.equal(cap(10_000, [json]).truncated, false)
 })
+
+t.test('capper: values of dropped keys are emptied, wherever the fragments split', async (t) => {
+  const text = '{"target":"a","value":{"stdout":"out\\n","merged_output":"out\\nerr\\n\\"q\\"","stderr":"err\\n","exit_code":0}}'
+  for (let size = 1; size <= text.length; size++) {
+    const c = new JsonStringCapper(1000, new Set(['merged_output']))
+    for (let i = 0; i < text.length; i += size) c.push(text.slice(i, i + size))
+    const parsed = JSON.parse(c.text())
+    t.same(parsed.value, { stdout: 'out\n', merged_output: '', stderr: 'err\n', exit_code: 0 }, `fragments of ${size}`)
+  }
+})
