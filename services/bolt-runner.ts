@@ -64,6 +64,19 @@ const STDERR_TAIL_CHARS = 4096
 /** After Bolt exits, how long a leftover process may hold its pipes open. */
 const PIPE_CLOSE_WAIT_MS = 2000
 
+let spawnQueue: Promise<void> = Promise.resolve()
+
+/**
+ * Spawning blocks the event loop for the length of a fork (tens of milliseconds for a large
+ * process); executions started together are spawned one per turn of the loop, so a burst of
+ * them does not stall every stream at once.
+ */
+function nextSpawnTurn (): Promise<void> {
+  const turn = spawnQueue.then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+  spawnQueue = turn
+  return turn
+}
+
 export const truncationMessage = (maxBytes: number): string =>
   `[output truncated: this execution reached its limit of ${maxBytes} bytes; further output is neither streamed nor kept]`
 
@@ -92,7 +105,12 @@ export class BoltRunner {
     })
   }
 
-  run (request: RunRequest): Promise<RunOutcome> {
+  async run (request: RunRequest): Promise<RunOutcome> {
+    await nextSpawnTurn()
+    return this.start(request)
+  }
+
+  private start (request: RunRequest): Promise<RunOutcome> {
     const { invocation, callbacks, maxOutputBytes } = request
     const budget = new OutputBudget(maxOutputBytes)
     const captured = new Map<string, { stdout: string, stderr: string }>()

@@ -16,6 +16,8 @@ import type { ExecutionEvent, ExecutionRecord, ExecutionStatus } from './types.j
 const SCHEMA_VERSION = 1
 /** Rows deleted per transaction by the clean-up, so no step blocks the event loop for long. */
 const PURGE_CHUNK = 2000
+/** About this much event data per append transaction (a few milliseconds of SQLite work). */
+const APPEND_SLICE_CHARS = 512 * 1024
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -120,6 +122,7 @@ export class SqliteStore implements ExecutionStore {
   private queue: PendingAppend[] = []
   private readonly statements
   private closed = false
+  private flushing = false
 
   /** Opens (creating if needed) the database; throws StoreOpenError naming the path on failure. */
   constructor (readonly path: string) {
@@ -234,13 +237,27 @@ export class SqliteStore implements ExecutionStore {
     return new Promise((resolve, reject) => {
       this.queue.push({ id, events, resolve, reject })
       // One transaction for everything appended in this turn of the event loop.
-      if (this.queue.length === 1) setImmediate(() => this.flushAppends())
+      if (this.queue.length === 1 && !this.flushing) {
+        this.flushing = true
+        setImmediate(() => {
+          this.flushing = false
+          this.flushAppends()
+        })
+      }
     })
   }
 
   private flushAppends (): void {
-    const batch = this.queue
-    this.queue = []
+    // A transaction takes what fits in a slice of time; the rest goes after a turn of the event
+    // loop, so a burst of output from many executions cannot hold up everything else.
+    let taken = 0
+    let chars = 0
+    while (taken < this.queue.length && (taken === 0 || chars < APPEND_SLICE_CHARS)) {
+      for (const event of this.queue[taken].events) chars += dataJson(event).length
+      taken++
+    }
+    const batch = this.queue.splice(0, taken)
+    if (this.queue.length > 0) setImmediate(() => this.flushAppends())
     if (batch.length === 0) return
     if (this.closed) {
       for (const item of batch) item.reject(new Error('store closed'))
@@ -341,7 +358,7 @@ export class SqliteStore implements ExecutionStore {
 
   async close (): Promise<void> {
     if (this.closed) return
-    this.flushAppends()
+    while (this.queue.length > 0) this.flushAppends()
     this.closed = true
     this.db.close()
   }
