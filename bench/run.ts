@@ -11,6 +11,8 @@
 //                      functions (measured window and whole process) in bench/results/p3-…/p4-service-
 //                      cpu-top.json, in latest.json and on the console
 //   BENCH_ONLY=P1,P3   runs a subset (for development; latest.json then holds only those)
+//   BENCH_STORE=memory runs the service with the in-memory store (default: SQLite, as deployed)
+//   BENCH_OUT=file     writes the results to bench/results/<file> instead of latest.json
 //   BENCH_KEEP_TMP=1   keeps the temporary directory with the processes' logs
 //   BENCH_STORE=memory sets the service's STORE (default: the service's own default)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -33,6 +35,8 @@ const STAND_IN = join(ROOT, 'test', 'fixtures', 'bolt-stand-in.mjs')
 /** Lets the harness find (by pid) every process it caused to start, including Bolt stand-ins. */
 const TOKEN = `bsbench-${process.pid}-${randomBytes(4).toString('hex')}`
 const PROFILE = process.env.BENCH_CPU_PROF === '1'
+/** Results file under bench/results (BENCH_OUT=memory-store.json keeps a comparison run apart). */
+const OUT_FILE = process.env.BENCH_OUT ?? 'latest.json'
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim().toUpperCase()).filter((s) => s !== '')
 const RUN_LIMIT_MS = 295_000
 
@@ -832,9 +836,9 @@ async function main (): Promise<void> {
     table: list,
     cpuProfiles: PROFILE ? cpuProfiles : undefined
   }
-  writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify(report, null, 2) + '\n')
+  writeFileSync(join(RESULTS, OUT_FILE), JSON.stringify(report, null, 2) + '\n')
   console.log('\n' + table(list))
-  console.log(`\nbench: results in bench/results/latest.json; total ${totalS} s`)
+  console.log(`\nbench: results in bench/results/${OUT_FILE}; total ${totalS} s`)
 }
 
 try {
