@@ -1,4 +1,6 @@
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { Worker } from 'node:worker_threads'
 import { dirname } from 'node:path'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import Database from 'better-sqlite3'
@@ -111,6 +113,27 @@ interface PendingAppend {
   reject: (err: Error) => void
 }
 
+/** How often the background connection checkpoints the WAL into the database file. */
+const CHECKPOINT_INTERVAL_MS = 1000
+
+// Checkpointing copies the WAL into the database file: for a large output, hundreds of
+// milliseconds of synchronous work. A second connection on a worker thread does it, so the
+// event loop never waits for it (PASSIVE: it never blocks the writer either).
+const CHECKPOINT_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads')
+const Database = require(workerData.module)
+const db = new Database(workerData.path)
+db.pragma('busy_timeout = 5000')
+const timer = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)') } catch {}
+}, workerData.intervalMs)
+parentPort.on('message', () => {
+  clearInterval(timer)
+  try { db.close() } catch {}
+  parentPort.close()
+})
+`
+
 export class StoreOpenError extends Error {
   code = 'BOLT_STREAM_STORE_UNAVAILABLE'
 }
@@ -123,6 +146,7 @@ export class SqliteStore implements ExecutionStore {
   private readonly statements
   private closed = false
   private flushing = false
+  private checkpointer: Worker | null = null
 
   /** Opens (creating if needed) the database; throws StoreOpenError naming the path on failure. */
   constructor (readonly path: string) {
@@ -133,6 +157,11 @@ export class SqliteStore implements ExecutionStore {
       // WAL + NORMAL: a committed transaction survives a crash of the process (not of the machine).
       this.db.pragma('synchronous = NORMAL')
       this.db.pragma('busy_timeout = 5000')
+      if (path !== ':memory:') {
+        this.db.pragma('wal_autocheckpoint = 0')
+        // Keeps the WAL file from staying at its largest size after a burst.
+        this.db.pragma('journal_size_limit = 67108864')
+      }
       this.db.exec(SCHEMA)
       const version = this.db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined
       if (version === undefined) {
@@ -160,6 +189,18 @@ export class SqliteStore implements ExecutionStore {
         (SELECT seq FROM events WHERE execution_id = ? ORDER BY seq LIMIT ${PURGE_CHUNK})`),
       deleteExecution: db.prepare('DELETE FROM executions WHERE id = ?'),
       heartbeat: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('heartbeat', ?)")
+    }
+    if (path !== ':memory:') {
+      this.checkpointer = new Worker(CHECKPOINT_WORKER, {
+        eval: true,
+        workerData: { path, module: createRequire(import.meta.url).resolve('better-sqlite3'), intervalMs: CHECKPOINT_INTERVAL_MS }
+      })
+      this.checkpointer.unref()
+      this.checkpointer.on('error', () => {
+        // Without it, checkpoints fall back to this connection.
+        this.checkpointer = null
+        this.db.pragma('wal_autocheckpoint = 1000')
+      })
     }
   }
 
@@ -360,6 +401,18 @@ export class SqliteStore implements ExecutionStore {
     if (this.closed) return
     while (this.queue.length > 0) this.flushAppends()
     this.closed = true
+    const worker = this.checkpointer
+    this.checkpointer = null
+    if (worker !== null) {
+      // Held open until the worker has closed its connection, so the last checkpoint is ours.
+      worker.ref()
+      let timer: NodeJS.Timeout | undefined
+      const exited = new Promise((resolve) => worker.once('exit', resolve))
+      worker.postMessage('close')
+      await Promise.race([exited, new Promise((resolve) => { timer = setTimeout(resolve, 2000) })])
+      clearTimeout(timer)
+    }
+    // Closing the last connection checkpoints what is left and removes the WAL.
     this.db.close()
   }
 }
