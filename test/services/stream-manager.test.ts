@@ -46,7 +46,7 @@ class TestSink implements SubscriberSink {
   }
 
   backlogged (): boolean { return false }
-  async drained (): Promise<boolean> { return !this.closed }
+  async drained (_timeoutMs?: number): Promise<boolean> { return !this.closed }
   abort (): void { this.closed = true }
   end (): void {
     this.ended = true
@@ -236,4 +236,70 @@ t.test('an execution run by another process is followed through the store tail',
   await following
   t.same(sink.seqs(), range(1, 12))
   t.ok(sink.ended)
+})
+
+/** A sink whose connection backs up on demand, like a socket whose reader pauses. */
+class BackloggedSink extends TestSink {
+  blocked = false
+  aborted = false
+  private wake: (() => void) | null = null
+  override backlogged (): boolean { return this.blocked }
+  override drained (timeoutMs = 0): Promise<boolean> {
+    if (!this.blocked) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs)
+      this.wake = () => { clearTimeout(timer); resolve(true) }
+    })
+  }
+
+  unblock (): void {
+    this.blocked = false
+    this.wake?.()
+  }
+
+  override abort (): void {
+    this.aborted = true
+    this.closed = true
+  }
+}
+
+t.test('a backlogged subscriber is fed from the store once it drains, missing nothing', async (t) => {
+  const store = new MemoryStore({ maxExecutions: 10, maxBytes: 1e9 })
+  const manager = new StreamManager(store, { stallTimeoutMs: 5000 })
+  await store.create(record('b'))
+  manager.open('b')
+  const sink = new BackloggedSink()
+  await manager.subscribe('b', 0, sink)
+  manager.append('b', 'stdout', { target: 'a', output: '1\n' })
+  await sleep(5)
+  sink.blocked = true
+  for (let i = 2; i <= 20; i++) {
+    manager.append('b', 'stdout', { target: 'a', output: `${i}\n` })
+    await sleep(1)
+  }
+  t.same(sink.seqs(), [1], 'nothing is pushed while it is backed up')
+  sink.unblock()
+  await sleep(20)
+  t.same(sink.seqs(), range(1, 20), 'caught up from the store')
+  manager.append('b', 'stdout', { target: 'a', output: '21\n' })
+  await manager.terminate('b', 'complete', {})
+  t.same(sink.seqs(), range(1, 22), 'live again afterwards')
+  t.ok(sink.ended)
+})
+
+t.test('a subscriber that does not drain within the stall timeout is dropped', async (t) => {
+  const store = new MemoryStore({ maxExecutions: 10, maxBytes: 1e9 })
+  const manager = new StreamManager(store, { stallTimeoutMs: 100 })
+  await store.create(record('q'))
+  manager.open('q')
+  const sink = new BackloggedSink()
+  await manager.subscribe('q', 0, sink)
+  sink.blocked = true
+  manager.append('q', 'stdout', { target: 'a', output: '1\n' })
+  await sleep(30)
+  t.notOk(sink.aborted, 'not before the timeout')
+  await sleep(150)
+  t.ok(sink.aborted, 'dropped after it')
+  t.equal(manager.stats().liveSubscribers, 0)
+  await manager.terminate('q', 'complete', {})
 })
