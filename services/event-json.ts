@@ -16,24 +16,9 @@ export function dataJson (event: ExecutionEvent): string {
   return text
 }
 
-/**
- * Builds an event from stored parts, remembering the stored JSON so it is not made again. The
- * data is parsed only when read: a replay to SSE subscribers never needs it.
- */
+/** Builds an event from stored parts, remembering the stored JSON so it is not made again. */
 export function eventFromStored (executionId: string, seq: number, type: ExecutionEvent['type'], timestamp: string, data: string): ExecutionEvent {
-  const event = { type, executionId, timestamp, seq } as ExecutionEvent
-  let parsed: unknown
-  let done = false
-  Object.defineProperty(event, 'data', {
-    enumerable: true,
-    get () {
-      if (!done) {
-        parsed = JSON.parse(data)
-        done = true
-      }
-      return parsed
-    }
-  })
+  const event: ExecutionEvent = { type, executionId, timestamp, seq, data: JSON.parse(data) }
   dataTexts.set(event, data)
   return event
 }

@@ -20,6 +20,8 @@ const SCHEMA_VERSION = 1
 const PURGE_CHUNK = 2000
 /** About this much event data per append transaction (a few milliseconds of SQLite work). */
 const APPEND_SLICE_CHARS = 512 * 1024
+/** Logs of recent executions kept in memory too (with their frames), so replays skip the disk. */
+const RECENT_MAX_CHARS = 64 * 1024 * 1024
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -147,6 +149,9 @@ export class SqliteStore implements ExecutionStore {
   private closed = false
   private flushing = false
   private checkpointer: Worker | null = null
+  /** Whole logs (from seq 1) of executions created by this process, newest last. */
+  private readonly recent = new Map<string, { events: ExecutionEvent[], chars: number }>()
+  private recentChars = 0
 
   /** Opens (creating if needed) the database; throws StoreOpenError naming the path on failure. */
   constructor (readonly path: string) {
@@ -219,6 +224,7 @@ export class SqliteStore implements ExecutionStore {
       error: record.error === null ? null : JSON.stringify(record.error),
       outputTruncated: record.outputTruncated ? 1 : 0
     })
+    this.recent.set(record.id, { events: [], chars: 0 })
   }
 
   async update (id: string, patch: Partial<Omit<ExecutionRecord, 'id'>>): Promise<void> {
@@ -268,6 +274,7 @@ export class SqliteStore implements ExecutionStore {
   }
 
   async delete (id: string): Promise<boolean> {
+    this.forget(id)
     if (this.statements.getExecution.get(id) === undefined) return false
     await this.deleteInChunks(id)
     return true
@@ -334,13 +341,39 @@ export class SqliteStore implements ExecutionStore {
       if (err !== undefined) {
         item.reject(err)
       } else {
+        this.remember(item)
         item.resolve()
         this.notifier.notify(item.id)
       }
     }
   }
 
+  private remember (item: PendingAppend): void {
+    const entry = this.recent.get(item.id)
+    if (entry === undefined) return
+    let chars = 0
+    for (const event of item.events) {
+      entry.events.push(event)
+      chars += dataJson(event).length + 128
+    }
+    entry.chars += chars
+    this.recentChars += chars
+    for (const [id, old] of this.recent) {
+      if (this.recentChars <= RECENT_MAX_CHARS) break
+      this.forget(id, old)
+    }
+  }
+
+  private forget (id: string, entry = this.recent.get(id)): void {
+    if (entry === undefined) return
+    this.recent.delete(id)
+    this.recentChars -= entry.chars
+  }
+
   async readEvents (id: string, afterSeq: number, limit: number): Promise<ExecutionEvent[]> {
+    // The in-memory copy holds every committed event from seq 1, in order: seq n at index n - 1.
+    const cached = this.recent.get(id)
+    if (cached !== undefined) return cached.events.slice(Math.max(0, afterSeq), Math.max(0, afterSeq) + limit)
     const rows = this.statements.readEvents.all(id, afterSeq, limit) as EventRow[]
     return rows.map((r) => eventFromStored(id, r.seq, r.type, r.timestamp, r.data))
   }
@@ -385,6 +418,7 @@ export class SqliteStore implements ExecutionStore {
   }
 
   private async deleteInChunks (id: string): Promise<void> {
+    this.forget(id)
     // Large logs go in steps, with the event loop served in between.
     while (this.statements.deleteEvents.run(id, id).changes === PURGE_CHUNK) {
       await yieldToLoop()
