@@ -358,6 +358,8 @@ export class SqliteStore implements ExecutionStore {
     }
     entry.chars += chars
     this.recentChars += chars
+    // One very large log is read from disk rather than crowd out every other.
+    if (entry.chars > RECENT_MAX_CHARS / 8) return this.forget(item.id, entry)
     for (const [id, old] of this.recent) {
       if (this.recentChars <= RECENT_MAX_CHARS) break
       this.forget(id, old)
