@@ -8,6 +8,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import Fastify, { type FastifyInstance } from 'fastify'
 import app, { serverOptions } from '../app.js'
 import { loadConfig, type Config } from '../services/config.js'
+import type { ExecutionRecord } from '../services/types.js'
 
 /** The Bolt stand-in: a real executable that behaves like the Bolt CLI (test/fixtures). */
 export const STAND_IN = fileURLToPath(new URL('./fixtures/bolt-stand-in.mjs', import.meta.url))
@@ -225,4 +226,44 @@ export async function startServer (env: Record<string, string>): Promise<ServerP
     void exited.then((code) => reject(new Error(`server exited with ${code}: ${stderr}`)))
   })
   return { child, url, exited, stderr: () => stderr }
+}
+
+/** A record with test defaults, for the store tests. */
+export function makeRecord (id: string, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord {
+  return {
+    id,
+    type: 'command',
+    targets: ['web1'],
+    action: 'uptime',
+    status: 'running',
+    startedAt: '2024-01-01T00:00:00.000Z',
+    completedAt: null,
+    expertMode: false,
+    command: null,
+    results: [],
+    error: null,
+    outputTruncated: false,
+    ...overrides
+  }
+}
+
+/** Starts an execution through the API (inject); returns its id. */
+export async function startExecution (app: FastifyInstance, url: string, body: Record<string, unknown>): Promise<string> {
+  const res = await app.inject({ method: 'POST', url, payload: body })
+  if (res.statusCode !== 202) throw new Error(`POST ${url} answered ${res.statusCode}: ${res.body}`)
+  return res.json().executionId as string
+}
+
+export async function getRecord (app: FastifyInstance, id: string): Promise<any> {
+  return (await app.inject(`/api/executions/${id}`)).json()
+}
+
+/** Polls until the record is no longer running (its log then ends with the terminal event). */
+export async function waitFinished (app: FastifyInstance, id: string, timeoutMs = 15_000): Promise<any> {
+  let record: any
+  await until(async () => {
+    record = await getRecord(app, id)
+    return record.status !== 'running'
+  }, timeoutMs, `execution ${id} to finish`)
+  return record
 }

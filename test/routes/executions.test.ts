@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { build, until } from '../helper.js'
+import { build, until, getRecord, startExecution, waitFinished } from '../helper.js'
 
 // The execution records, their listing and cancellation, and the statuses they end in, all
 // through the HTTP API with the Bolt stand-in (a real child process) as Bolt.
@@ -16,25 +16,12 @@ const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000'
 type Body = Record<string, unknown>
 type Assert = Pick<typeof t, 'equal' | 'match' | 'same' | 'ok'>
 
-async function start (app: FastifyInstance, url: string, body: Body): Promise<string> {
-  const res = await app.inject({ method: 'POST', url, payload: body })
-  if (res.statusCode !== 202) throw new Error(`POST ${url} answered ${res.statusCode}: ${res.body}`)
-  return res.json().executionId as string
-}
 
-async function get (app: FastifyInstance, id: string): Promise<any> {
-  return (await app.inject(`/api/executions/${id}`)).json()
-}
 
-/** Polls the record until it is no longer running and returns it. */
-async function finished (app: FastifyInstance, id: string, timeoutMs = 15_000): Promise<any> {
-  let record: any
-  await until(async () => {
-    record = await get(app, id)
-    return record.status !== 'running'
-  }, timeoutMs, `execution ${id} to finish`)
-  return record
-}
+
+const start = startExecution
+const get = getRecord
+const finished = waitFinished
 
 async function run (app: FastifyInstance, url: string, body: Body): Promise<any> {
   return finished(app, await start(app, url, body))

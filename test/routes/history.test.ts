@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { build, until } from '../helper.js'
+import { build, getRecord, startExecution, waitFinished } from '../helper.js'
 
 // The history API: deleting executions, their output as text, their logged events, and the
 // list filters, through HTTP (inject) with the Bolt stand-in as Bolt and SQLite as the store.
@@ -12,31 +12,12 @@ type Body = Record<string, unknown>
 type Assert = Pick<typeof t, 'equal' | 'match' | 'ok'>
 interface Res { statusCode: number, headers: Record<string, unknown>, body: string }
 
-async function start (app: FastifyInstance, body: Body, url = '/api/commands'): Promise<string> {
-  const res = await app.inject({ method: 'POST', url, payload: body })
-  if (res.statusCode !== 202) throw new Error(`POST ${url} answered ${res.statusCode}: ${res.body}`)
-  return res.json().executionId as string
-}
 
-async function get (app: FastifyInstance, id: string): Promise<any> {
-  return (await app.inject(`/api/executions/${id}`)).json()
-}
 
-/**
- * Polls until the record is no longer running and its log ends with the terminal event (the
- * record is updated a moment before the terminal event is persisted), and returns the record.
- */
-async function finished (app: FastifyInstance, id: string, timeoutMs = 15_000): Promise<any> {
-  let rec: any
-  await until(async () => {
-    rec = await get(app, id)
-    if (rec.status === 'running') return false
-    const last = await app.store.lastSeq(id)
-    const [terminal] = await app.store.readEvents(id, last - 1, 1)
-    return terminal?.type === 'complete' || terminal?.type === 'error'
-  }, timeoutMs, `execution ${id} to finish`)
-  return rec
-}
+
+const start = (app: FastifyInstance, body: Body, url = '/api/commands'): Promise<string> => startExecution(app, url, body)
+const get = getRecord
+const finished = waitFinished
 
 async function run (app: FastifyInstance, body: Body): Promise<any> {
   return finished(app, await start(app, body))

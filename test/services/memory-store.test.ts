@@ -1,25 +1,9 @@
 import t from 'tap'
+import { makeRecord as record } from '../helper.js'
 import { MemoryStore } from '../../services/memory-store.js'
 import type { ExecutionStore } from '../../services/execution-store.js'
 import type { ExecutionEvent, ExecutionRecord, ExecutionStatus, ExecutionType } from '../../services/types.js'
 
-function record (id: string, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord {
-  return {
-    id,
-    type: 'command',
-    targets: ['web1'],
-    action: 'uptime',
-    status: 'running',
-    startedAt: '2024-01-01T00:00:00.000Z',
-    completedAt: null,
-    expertMode: false,
-    command: null,
-    results: [],
-    error: null,
-    outputTruncated: false,
-    ...overrides
-  }
-}
 
 function event (executionId: string, seq: number, output = `line ${seq}\n`): ExecutionEvent {
   return { type: 'stdout', executionId, timestamp: '2024-01-01T00:00:01.000Z', seq, data: { target: 'web1', output } }

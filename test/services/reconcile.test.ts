@@ -5,29 +5,17 @@ import { groupHasLiveProcess, processIdentity, signalGroup } from '../../service
 import { INTERRUPTED_ERROR, reconcileInterrupted } from '../../services/reconcile.js'
 import { SqliteStore } from '../../services/sqlite-store.js'
 import type { ExecutionEvent, ExecutionRecord } from '../../services/types.js'
-import { tempDir, until } from '../helper.js'
+import { tempDir, until, makeRecord } from '../helper.js'
 
 // Start-up reconciliation against a real SQLite file and real, detached process groups.
 
+const record = (id: string, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord => makeRecord(id, {
+  targets: ['a'], action: 'sleep 30', startedAt: new Date().toISOString(), expertMode: true,
+  command: 'bolt command run "sleep 30" --targets=a', ...overrides
+})
+
 interface Teardown { teardown: (fn: () => unknown) => void }
 
-function record (id: string, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord {
-  return {
-    id,
-    type: 'command',
-    targets: ['a'],
-    action: 'sleep 30',
-    status: 'running',
-    startedAt: new Date().toISOString(),
-    completedAt: null,
-    expertMode: true,
-    command: 'bolt command run "sleep 30" --targets=a',
-    results: [],
-    error: null,
-    outputTruncated: false,
-    ...overrides
-  }
-}
 
 function event (executionId: string, seq: number): ExecutionEvent {
   return { type: 'stdout', executionId, timestamp: new Date().toISOString(), seq, data: { target: 'a', output: `line ${seq}\n` } }

@@ -6,7 +6,7 @@ import type { ExecutionStore, ListQuery } from '../../services/execution-store.j
 import { MemoryStore } from '../../services/memory-store.js'
 import { SqliteStore } from '../../services/sqlite-store.js'
 import type { ExecutionEvent, ExecutionRecord } from '../../services/types.js'
-import { tempDir } from '../helper.js'
+import { tempDir, makeRecord as record } from '../helper.js'
 
 // One behavioural contract for every ExecutionStore: the memory store and the SQLite store
 // must be interchangeable for the routes, the stream manager and the reconciler.
@@ -15,23 +15,6 @@ interface Teardown { teardown: (fn: () => unknown) => void }
 type Assert = Pick<typeof t, 'ok' | 'equal'>
 type Factory = (t: Teardown) => Promise<ExecutionStore>
 
-function record (id: string, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord {
-  return {
-    id,
-    type: 'command',
-    targets: ['web1'],
-    action: 'uptime',
-    status: 'running',
-    startedAt: '2024-01-01T00:00:00.000Z',
-    completedAt: null,
-    expertMode: false,
-    command: null,
-    results: [],
-    error: null,
-    outputTruncated: false,
-    ...overrides
-  }
-}
 
 function event (executionId: string, seq: number, data: unknown = { target: 'web1', output: `line ${seq}\n` }, type: ExecutionEvent['type'] = 'stdout'): ExecutionEvent {
   return { type, executionId, timestamp: `2024-01-01T00:00:${String(seq % 60).padStart(2, '0')}.000Z`, seq, data }
