@@ -13,6 +13,9 @@ const FRAMEWORK_CODES: Record<string, string> = {
   FST_ERR_VALIDATION: 'BOLT_STREAM_VALIDATION_FAILED'
 }
 
+/** What a 429 asks the client to wait. */
+const RETRY_AFTER_SECONDS = 5
+
 export function errorBody (code: string, message: string): { error: { code: string, message: string } } {
   return { error: { code, message } }
 }
@@ -45,6 +48,8 @@ export default fp(async function errorHandler (fastify) {
     }
     if (error.code === 'BOLT_STREAM_SHUTTING_DOWN') message = error.message
     if (reply.sent || reply.raw.headersSent) return
+    // Queue full: a client should come back after a while, not hammer the service.
+    if (status === 429) void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
     void reply.code(status).type('application/json').send(errorBody(code, message))
   })
 

@@ -17,6 +17,8 @@ export default fp(async function executions (fastify) {
     args: { projectDir: config.boltProject, puppetAgentCommand: config.puppetAgentCommand, puppetRunAs: config.puppetRunAs },
     timeoutMs: config.executionTimeoutMs,
     maxOutputBytes: config.maxOutputBytes,
+    maxConcurrent: config.maxConcurrentExecutions,
+    maxQueued: config.maxQueuedExecutions,
     logger: fastify.log
   })
   fastify.decorate('executions', service)

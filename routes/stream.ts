@@ -75,6 +75,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         200: Type.Object({
           activeExecutions: Type.Integer({ description: 'Executions running now' }),
+          queuedExecutions: Type.Integer({ description: 'Executions waiting for a free slot' }),
           subscribers: Type.Integer({ description: 'Open SSE connections' }),
           liveChannels: Type.Integer({ description: 'Executions with a live event channel' }),
           liveSubscribers: Type.Integer({ description: 'Subscribers attached to live channels' })
@@ -85,6 +86,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
     const { liveExecutions, liveSubscribers } = streaming.stats()
     return {
       activeExecutions: fastify.executions.runningCount,
+      queuedExecutions: fastify.executions.queuedCount,
       subscribers: sseConnections.size,
       liveChannels: liveExecutions,
       liveSubscribers

@@ -20,6 +20,8 @@ export const EnvSchema = Type.Object({
   BOLT_ENV_PASSTHROUGH: Type.String({ default: '', description: 'Comma-separated extra environment variables passed to Bolt' }),
   BOLT_PROBE_INTERVAL_MS: Int(30_000, 1000, 3_600_000, 'How often readiness re-checks `bolt --version`'),
   BOLT_KILL_GRACE_MS: Int(5000, 100, 60_000, 'Time between SIGTERM and SIGKILL of a Bolt process group'),
+  MAX_CONCURRENT_EXECUTIONS: Int(10, 1, 1000, 'Executions running at once; more wait in a queue'),
+  MAX_QUEUED_EXECUTIONS: Int(100, 0, 100_000, 'Executions waiting at most; beyond, new ones get 429'),
   EXECUTION_TIMEOUT_MS: Int(300_000, 1000, 86_400_000, 'Longest an execution may run'),
   STREAM_FLUSH_INTERVAL_MS: Int(100, 1, 10_000, 'Output batching window per stream and target'),
   STREAM_HEARTBEAT_MS: Int(15_000, 1000, 300_000, 'Interval of SSE heartbeat comments'),
@@ -51,6 +53,8 @@ export interface Config {
   boltEnvPassthrough: string[]
   boltProbeIntervalMs: number
   boltKillGraceMs: number
+  maxConcurrentExecutions: number
+  maxQueuedExecutions: number
   executionTimeoutMs: number
   streamFlushIntervalMs: number
   streamHeartbeatMs: number
@@ -130,6 +134,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     boltEnvPassthrough: passthrough,
     boltProbeIntervalMs: e.BOLT_PROBE_INTERVAL_MS,
     boltKillGraceMs: e.BOLT_KILL_GRACE_MS,
+    maxConcurrentExecutions: e.MAX_CONCURRENT_EXECUTIONS,
+    maxQueuedExecutions: e.MAX_QUEUED_EXECUTIONS,
     executionTimeoutMs: e.EXECUTION_TIMEOUT_MS,
     streamFlushIntervalMs: e.STREAM_FLUSH_INTERVAL_MS,
     streamHeartbeatMs: e.STREAM_HEARTBEAT_MS,

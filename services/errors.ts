@@ -8,6 +8,8 @@ export const ExecutionFinishedError = createError(
   'BOLT_STREAM_EXECUTION_FINISHED', "Execution '%s' already finished with status '%s'", 409)
 export const ExecutionRunningError = createError(
   'BOLT_STREAM_EXECUTION_RUNNING', "Execution '%s' is still running; cancel it first", 409)
+export const QueueFullError = createError(
+  'BOLT_STREAM_QUEUE_FULL', '%d executions are running and %d are waiting, the most allowed; retry later', 429)
 export const ShuttingDownError = createError('BOLT_STREAM_SHUTTING_DOWN', 'The service is shutting down; start the execution on another instance', 503)
 export const InvalidEventIdError = createError('BOLT_STREAM_INVALID_EVENT_ID', '%s', 400)
 export const ConfigError = createError('BOLT_STREAM_INVALID_CONFIG', 'Invalid configuration: %s', 500)

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { buildBoltInvocation, type BoltArgsOptions, type BoltInvocation, type OperationSpec } from './bolt-args.js'
 import type { BoltRunner, RunOutcome } from './bolt-runner.js'
-import { ExecutionFinishedError, ExecutionNotFoundError, ShuttingDownError } from './errors.js'
+import { ExecutionFinishedError, ExecutionNotFoundError, QueueFullError, ShuttingDownError } from './errors.js'
 import type { ExecutionStore } from './execution-store.js'
 import { processIdentity } from './process-group.js'
 import type { StreamManager } from './stream-manager.js'
@@ -14,6 +14,10 @@ export interface ExecutionServiceOptions {
   args: BoltArgsOptions
   timeoutMs: number
   maxOutputBytes: number
+  /** Executions running at once; the rest wait, first come first served. */
+  maxConcurrent: number
+  /** Executions waiting at most; beyond, create() throws QueueFullError. */
+  maxQueued: number
   logger: { info: (obj: object, msg?: string) => void, error: (obj: object, msg?: string) => void }
 }
 
@@ -27,6 +31,15 @@ interface Running {
   done: Promise<void>
 }
 
+type Callbacks = StreamingCallback & { close?: () => void }
+
+interface Waiting {
+  execution: Execution
+  callbacks?: Callbacks
+  /** run() has been called: it may start. */
+  ready: boolean
+}
+
 export const SHUTDOWN_REASON = 'Cancelled: the service is shutting down'
 
 const identity = processIdentity()
@@ -34,6 +47,9 @@ const identity = processIdentity()
 /** Starts Bolt runs, follows them to their end, and keeps their record and event log. */
 export class ExecutionService {
   private readonly running = new Map<string, Running>()
+  /** Admitted to run: spawned, or about to be. */
+  private active = 0
+  private readonly waiting: Waiting[] = []
   private draining = false
 
   constructor (private readonly options: ExecutionServiceOptions) {}
@@ -46,16 +62,27 @@ export class ExecutionService {
     return this.running.size
   }
 
-  /** Validates the operation and records a new running execution (nothing is spawned yet). */
+  get queuedCount (): number {
+    return this.waiting.length
+  }
+
+  /**
+   * Validates the operation and records a new execution, `running` when a slot is free, else
+   * `queued` (nothing is spawned yet); throws QueueFullError when the queue is full too.
+   */
   async create (spec: OperationSpec, expertMode: boolean): Promise<Execution> {
     if (this.draining) throw new ShuttingDownError()
     const invocation = buildBoltInvocation(spec, this.options.args)
+    const admitted = this.active < this.options.maxConcurrent
+    if (!admitted && this.waiting.length >= this.options.maxQueued) throw new QueueFullError(this.active, this.waiting.length)
+    // The slot is taken now, before any await, so concurrent requests cannot overbook it.
+    if (admitted) this.active++
     const record: ExecutionRecord = {
       id: randomUUID(),
       type: invocation.type,
       targets: [...spec.targets],
       action: invocation.action,
-      status: 'running',
+      status: admitted ? 'running' : 'queued',
       startedAt: new Date().toISOString(),
       completedAt: null,
       expertMode,
@@ -64,14 +91,51 @@ export class ExecutionService {
       error: null,
       outputTruncated: false
     }
-    await this.options.store.create(record)
+    const execution = { record, invocation }
+    if (!admitted) this.waiting.push({ execution, ready: false })
+    try {
+      await this.options.store.create(record)
+    } catch (err) {
+      if (admitted) this.active--
+      else this.waiting.splice(this.waiting.findIndex((w) => w.execution === execution), 1)
+      throw err
+    }
     this.options.manager.open(record.id)
-    this.options.manager.append(record.id, 'status', { status: 'running' })
-    return { record, invocation }
+    this.options.manager.append(record.id, 'status', { status: record.status })
+    return execution
   }
 
-  /** Runs the execution in the background, reporting to `callbacks` (output is only streamed when given). */
-  run (execution: Execution, callbacks?: StreamingCallback & { close?: () => void }): void {
+  /**
+   * Runs the execution in the background (a queued one when its turn comes), reporting to
+   * `callbacks` (output is only streamed when given).
+   */
+  run (execution: Execution, callbacks?: Callbacks): void {
+    const waiting = this.waiting.find((w) => w.execution === execution)
+    if (waiting !== undefined) {
+      waiting.callbacks = callbacks
+      waiting.ready = true
+      this.pump()
+      return
+    }
+    this.start(execution, callbacks)
+  }
+
+  /** Starts waiting executions, in order, while slots are free. */
+  private pump (): void {
+    while (!this.draining && this.active < this.options.maxConcurrent && this.waiting[0]?.ready === true) {
+      const next = this.waiting.shift()!
+      this.active++
+      const { record } = next.execution
+      record.status = 'running'
+      this.options.store.update(record.id, { status: 'running' }).catch((err: unknown) => {
+        this.options.logger.error({ err, executionId: record.id }, 'could not record the start of a queued execution')
+      })
+      this.options.manager.append(record.id, 'status', { status: 'running' })
+      this.start(next.execution, next.callbacks)
+    }
+  }
+
+  private start (execution: Execution, callbacks?: Callbacks): void {
     const { record, invocation } = execution
     const controller = new AbortController()
     const done = (async () => {
@@ -105,8 +169,21 @@ export class ExecutionService {
       }
     }).finally(() => {
       this.running.delete(record.id)
+      this.active--
+      this.pump()
     })
     this.running.set(record.id, { controller, done })
+  }
+
+  /** Ends a queued execution that never started. */
+  private async endWaiting (waiting: Waiting, reason: string): Promise<void> {
+    const { record } = waiting.execution
+    waiting.callbacks?.close?.()
+    const error = { kind: 'bolt-stream/cancelled', message: reason }
+    const completedAt = new Date().toISOString()
+    this.options.manager.append(record.id, 'status', { status: 'cancelled' })
+    await this.options.manager.terminate(record.id, 'error', { status: 'cancelled', error },
+      () => this.options.store.update(record.id, { status: 'cancelled', completedAt, error }))
   }
 
   private async finish (record: ExecutionRecord, outcome: RunOutcome): Promise<void> {
@@ -131,6 +208,13 @@ export class ExecutionService {
   async cancel (id: string, reason = 'Cancelled by request'): Promise<ExecutionRecord> {
     const record = await this.options.store.get(id)
     if (record === undefined) throw new ExecutionNotFoundError(id)
+    const index = this.waiting.findIndex((w) => w.execution.record.id === id)
+    if (index !== -1) {
+      // Never started: it ends now, without a Bolt process.
+      const [waiting] = this.waiting.splice(index, 1)
+      await this.endWaiting(waiting, reason)
+      return record
+    }
     const run = this.running.get(id)
     if (run === undefined || record.status !== 'running') throw new ExecutionFinishedError(id, record.status)
     run.controller.abort(reason)
@@ -140,6 +224,9 @@ export class ExecutionService {
   /** Waits for running executions until `graceMs`; cancels what is still running; resolves when all ended. */
   async drain (graceMs: number): Promise<void> {
     this.draining = true
+    // Queued executions never start during a shutdown.
+    const queued = this.waiting.splice(0)
+    await Promise.allSettled(queued.map((w) => this.endWaiting(w, SHUTDOWN_REASON)))
     if (this.running.size > 0 && graceMs > 0) {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([

@@ -3,11 +3,11 @@
 export const EXECUTION_TYPES = ['command', 'task', 'puppet', 'package'] as const
 export type ExecutionType = (typeof EXECUTION_TYPES)[number]
 
-export const EXECUTION_STATUSES = ['running', 'success', 'failed', 'partial', 'cancelled', 'timed_out', 'interrupted'] as const
+export const EXECUTION_STATUSES = ['queued', 'running', 'success', 'failed', 'partial', 'cancelled', 'timed_out', 'interrupted'] as const
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
 
 export function isFinished (status: ExecutionStatus): boolean {
-  return status !== 'running'
+  return status !== 'running' && status !== 'queued'
 }
 
 export interface ExecutionError {

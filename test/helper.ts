@@ -258,12 +258,12 @@ export async function getRecord (app: FastifyInstance, id: string): Promise<any>
   return (await app.inject(`/api/executions/${id}`)).json()
 }
 
-/** Polls until the record is no longer running (its log then ends with the terminal event). */
+/** Polls until the record is finished (its log then ends with the terminal event). */
 export async function waitFinished (app: FastifyInstance, id: string, timeoutMs = 15_000): Promise<any> {
   let record: any
   await until(async () => {
     record = await getRecord(app, id)
-    return record.status !== 'running'
+    return record.status !== 'running' && record.status !== 'queued'
   }, timeoutMs, `execution ${id} to finish`)
   return record
 }
