@@ -19,9 +19,15 @@ export default fp(async function executions (fastify) {
     maxOutputBytes: config.maxOutputBytes,
     maxConcurrent: config.maxConcurrentExecutions,
     maxQueued: config.maxQueuedExecutions,
+    commandAllowlist: config.commandAllowlist,
+    taskAllowlist: config.taskAllowlist,
     logger: fastify.log
   })
   fastify.decorate('executions', service)
+  for (const [name, pattern] of [['COMMAND_ALLOWLIST', config.commandAllowlist], ['TASK_ALLOWLIST', config.taskAllowlist]] as const) {
+    if (pattern === null) fastify.log.info(`${name} is not set: every valid ${name === 'COMMAND_ALLOWLIST' ? 'command' : 'task'} may run`)
+    else fastify.log.info({ pattern: pattern.source }, `${name} in force`)
+  }
   // Before anything new starts: what a previous run left running is ended and marked.
   await reconcileInterrupted(fastify.store, { killGraceMs: config.boltKillGraceMs, logger: fastify.log })
   // server.ts drains with the grace period before closing; when closed directly

@@ -17,7 +17,7 @@ export const ErrorResponse = Type.Object({
 }, { $id: 'ErrorResponse' })
 
 export const errorResponses = {
-  400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 500: ErrorResponse, 503: ErrorResponse
+  400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 500: ErrorResponse, 503: ErrorResponse
 }
 
 export const Targets = Type.Array(

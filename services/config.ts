@@ -35,6 +35,8 @@ export const EnvSchema = Type.Object({
   RETENTION_INTERVAL_MS: Int(3_600_000, 1000, 86_400_000, 'How often the retention clean-up runs'),
   HISTORY_MAX_BYTES: Int(268_435_456, 1_048_576, 68_719_476_736, 'Approximate bytes of history the memory store keeps'),
   SHUTDOWN_GRACE_MS: Int(20_000, 0, 3_600_000, 'Time running executions get to finish on shutdown'),
+  COMMAND_ALLOWLIST: Type.String({ default: '', description: 'Regular expression a whole command must match; empty = all allowed' }),
+  TASK_ALLOWLIST: Type.String({ default: '', description: 'Regular expression a whole task name must match (package runs are the task "package"); empty = all allowed' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated allowed origins; empty = no CORS' }),
   PUPPET_AGENT_COMMAND: Type.String({ default: 'puppet agent --test --color=false', minLength: 1, description: 'Command run for Puppet runs' }),
   PUPPET_RUN_AS: Type.String({ default: 'root', description: 'User for `--run-as` on Puppet runs; empty = none' })
@@ -68,6 +70,9 @@ export interface Config {
   retentionIntervalMs: number
   historyMaxBytes: number
   shutdownGraceMs: number
+  /** Anchored: the whole command must match. Null = every command is allowed. */
+  commandAllowlist: RegExp | null
+  taskAllowlist: RegExp | null
   corsOrigins: string[]
   puppetAgentCommand: string
   puppetRunAs: string | null
@@ -149,9 +154,20 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     retentionIntervalMs: e.RETENTION_INTERVAL_MS,
     historyMaxBytes: e.HISTORY_MAX_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    commandAllowlist: allowlist('COMMAND_ALLOWLIST', e.COMMAND_ALLOWLIST),
+    taskAllowlist: allowlist('TASK_ALLOWLIST', e.TASK_ALLOWLIST),
     corsOrigins: origins,
     puppetAgentCommand: e.PUPPET_AGENT_COMMAND,
     puppetRunAs: e.PUPPET_RUN_AS === '' ? null : e.PUPPET_RUN_AS
+  }
+}
+
+function allowlist (name: string, pattern: string): RegExp | null {
+  if (pattern === '') return null
+  try {
+    return new RegExp(`^(?:${pattern})$`, 'u')
+  } catch (err) {
+    throw new ConfigError(`${name} is not a valid regular expression: ${(err as Error).message}`)
   }
 }
 

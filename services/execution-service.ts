@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { buildBoltInvocation, type BoltArgsOptions, type BoltInvocation, type OperationSpec } from './bolt-args.js'
 import type { BoltRunner, RunOutcome } from './bolt-runner.js'
-import { ExecutionFinishedError, ExecutionNotFoundError, QueueFullError, ShuttingDownError } from './errors.js'
+import {
+  CommandNotAllowedError, ExecutionFinishedError, ExecutionNotFoundError, QueueFullError, ShuttingDownError, TaskNotAllowedError
+} from './errors.js'
 import type { ExecutionStore } from './execution-store.js'
 import { processIdentity } from './process-group.js'
 import type { StreamManager } from './stream-manager.js'
@@ -18,6 +20,9 @@ export interface ExecutionServiceOptions {
   maxConcurrent: number
   /** Executions waiting at most; beyond, create() throws QueueFullError. */
   maxQueued: number
+  /** Operator policies: what commands and tasks may run (null: anything valid). */
+  commandAllowlist?: RegExp | null
+  taskAllowlist?: RegExp | null
   logger: { info: (obj: object, msg?: string) => void, error: (obj: object, msg?: string) => void }
 }
 
@@ -73,6 +78,7 @@ export class ExecutionService {
   async create (spec: OperationSpec, expertMode: boolean): Promise<Execution> {
     if (this.draining) throw new ShuttingDownError()
     const invocation = buildBoltInvocation(spec, this.options.args)
+    this.checkPolicy(spec)
     const admitted = this.active < this.options.maxConcurrent
     if (!admitted && this.waiting.length >= this.options.maxQueued) throw new QueueFullError(this.active, this.waiting.length)
     // The slot is taken now, before any await, so concurrent requests cannot overbook it.
@@ -103,6 +109,14 @@ export class ExecutionService {
     this.options.manager.open(record.id)
     this.options.manager.append(record.id, 'status', { status: record.status })
     return execution
+  }
+
+  private checkPolicy (spec: OperationSpec): void {
+    const { commandAllowlist, taskAllowlist } = this.options
+    if (spec.type === 'command' && commandAllowlist != null && !commandAllowlist.test(spec.command)) throw new CommandNotAllowedError()
+    // A package operation is the `package` task, so the task policy decides it too.
+    const task = spec.type === 'task' ? spec.task : spec.type === 'package' ? 'package' : null
+    if (task !== null && taskAllowlist != null && !taskAllowlist.test(task)) throw new TaskNotAllowedError(task)
   }
 
   /**
