@@ -31,6 +31,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
       redact: ['req.headers.authorization', 'req.headers.cookie']
     },
     bodyLimit: 64 * 1024,
+    // Which proxies' X-Forwarded-For decides request.ip (the client of the stream limits).
+    trustProxy: config.trustProxy,
     // Streams stay open for minutes: closing must not wait for idle keep-alive sockets.
     forceCloseConnections: 'idle'
   }

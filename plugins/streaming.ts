@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import type {} from '@fastify/sse'
 import { StreamManager, type SubscriberSink } from '../services/stream-manager.js'
@@ -74,11 +75,49 @@ export class SseSink implements SubscriberSink {
   }
 }
 
+export interface StreamLimits {
+  maxStreams: number
+  maxStreamsPerClient: number
+}
+
 export class SseConnections {
   private readonly open = new Set<SseSink>()
   private timer: NodeJS.Timeout | null = null
+  private readonly perClient = new Map<string, number>()
+  private admitted = 0
 
-  constructor (private readonly heartbeatMs: number) {}
+  constructor (private readonly heartbeatMs: number, private readonly limits: StreamLimits) {}
+
+  /**
+   * Reserves a stream for `client` until `res` closes (released exactly once, however it
+   * ends: a normal end, an aborted socket, a server-side end). Null when under the limits,
+   * else which limit was hit.
+   */
+  admit (client: string, res: ServerResponse): 'client' | 'total' | null {
+    const mine = this.perClient.get(client) ?? 0
+    if (this.admitted >= this.limits.maxStreams) return 'total'
+    if (mine >= this.limits.maxStreamsPerClient) return 'client'
+    this.admitted++
+    this.perClient.set(client, mine + 1)
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      this.admitted--
+      const left = (this.perClient.get(client) ?? 1) - 1
+      if (left <= 0) this.perClient.delete(client)
+      else this.perClient.set(client, left)
+    }
+    res.once('close', release)
+    // Already gone (the client left while the request was being handled): 'close' has passed.
+    if (res.destroyed || res.socket === null || res.socket.destroyed) release()
+    return null
+  }
+
+  /** Streams admitted now, and the clients holding them. */
+  counts (): { streams: number, clients: number } {
+    return { streams: this.admitted, clients: this.perClient.size }
+  }
 
   add (sink: SseSink): void {
     this.open.add(sink)
@@ -113,7 +152,10 @@ export class SseConnections {
 
 export default fp(async function streaming (fastify) {
   const manager = new StreamManager(fastify.store, { logger: fastify.log, stallTimeoutMs: fastify.config.streamStallTimeoutMs })
-  const connections = new SseConnections(fastify.config.streamHeartbeatMs)
+  const connections = new SseConnections(fastify.config.streamHeartbeatMs, {
+    maxStreams: fastify.config.maxStreams,
+    maxStreamsPerClient: fastify.config.maxStreamsPerClient
+  })
   fastify.decorate('streaming', manager)
   fastify.decorate('sseConnections', connections)
   // preClose: the server waits for open connections before onClose hooks run.

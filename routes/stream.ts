@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { SseSink } from '../plugins/streaming.js'
-import { ExecutionNotFoundError, InvalidEventIdError } from '../services/errors.js'
+import { ExecutionNotFoundError, InvalidEventIdError, TooManyStreamsError } from '../services/errors.js'
 import { isFinished } from '../services/types.js'
 import { ErrorResponse, ExecutionIdParams } from './schemas.js'
 
@@ -19,7 +19,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
       params: ExecutionIdParams,
       // Open: EventSource polyfills and proxies add cache-busting parameters.
       querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 32 })) }),
-      response: { 204: Type.Null(), 400: ErrorResponse, 404: ErrorResponse }
+      response: { 204: Type.Null(), 400: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse }
     }
   }, async (request, reply) => {
     const { id } = request.params
@@ -45,6 +45,12 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
       return reply.code(204).send(null)
     }
 
+    const limited = sseConnections.admit(request.ip, reply.raw)
+    if (limited !== null) {
+      throw new TooManyStreamsError(limited === 'client'
+        ? `This client has ${config.maxStreamsPerClient} streams open, the most allowed`
+        : `The service has ${config.maxStreams} streams open, the most allowed`)
+    }
     reply.header('cache-control', 'no-cache, no-transform')
     reply.header('x-accel-buffering', 'no')
     reply.sse.keepAlive()

@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
@@ -25,6 +26,9 @@ export const EnvSchema = Type.Object({
   EXECUTION_TIMEOUT_MS: Int(300_000, 1000, 86_400_000, 'Longest an execution may run'),
   STREAM_FLUSH_INTERVAL_MS: Int(100, 1, 10_000, 'Output batching window per stream and target'),
   STREAM_HEARTBEAT_MS: Int(15_000, 1000, 300_000, 'Interval of SSE heartbeat comments'),
+  MAX_STREAMS: Int(10_000, 1, 1_000_000, 'Open SSE streams in all'),
+  MAX_STREAMS_PER_CLIENT: Int(20, 1, 100_000, 'Open SSE streams per client (its address, as TRUST_PROXY allows)'),
+  TRUST_PROXY: Type.String({ default: '', description: 'Proxies whose X-Forwarded-For is believed: true (any), or addresses/CIDRs, comma-separated; empty = none' }),
   STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'Unsent bytes held for one subscriber; beyond, it catches up from the store'),
   STREAM_STALL_TIMEOUT_MS: Int(10_000, 100, 600_000, 'How long a backlogged subscriber may take to drain before it is disconnected'),
   MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'Output bytes streamed and kept per execution'),
@@ -60,6 +64,10 @@ export interface Config {
   executionTimeoutMs: number
   streamFlushIntervalMs: number
   streamHeartbeatMs: number
+  maxStreams: number
+  maxStreamsPerClient: number
+  /** As Fastify's `trustProxy` takes it. */
+  trustProxy: boolean | string
   streamMaxBufferedBytes: number
   streamStallTimeoutMs: number
   maxOutputBytes: number
@@ -144,6 +152,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     executionTimeoutMs: e.EXECUTION_TIMEOUT_MS,
     streamFlushIntervalMs: e.STREAM_FLUSH_INTERVAL_MS,
     streamHeartbeatMs: e.STREAM_HEARTBEAT_MS,
+    maxStreams: e.MAX_STREAMS,
+    maxStreamsPerClient: e.MAX_STREAMS_PER_CLIENT,
+    trustProxy: trustProxy(e.TRUST_PROXY),
     streamMaxBufferedBytes: e.STREAM_MAX_BUFFERED_BYTES,
     streamStallTimeoutMs: e.STREAM_STALL_TIMEOUT_MS,
     maxOutputBytes: e.MAX_OUTPUT_BYTES,
@@ -160,6 +171,20 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     puppetAgentCommand: e.PUPPET_AGENT_COMMAND,
     puppetRunAs: e.PUPPET_RUN_AS === '' ? null : e.PUPPET_RUN_AS
   }
+}
+
+function trustProxy (value: string): boolean | string {
+  if (value === '' || value === 'false') return false
+  if (value === 'true') return true
+  for (const entry of list(value)) {
+    const [address, bits, extra] = entry.split('/')
+    const version = isIP(address)
+    const maxBits = version === 6 ? 128 : 32
+    if (version === 0 || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits))) {
+      throw new ConfigError(`TRUST_PROXY entry ${JSON.stringify(entry)} is not true, an address or a CIDR range`)
+    }
+  }
+  return list(value).join(',')
 }
 
 function allowlist (name: string, pattern: string): RegExp | null {
