@@ -1,4 +1,5 @@
 import fastifyCors from '@fastify/cors'
+import rateLimit from '@fastify/rate-limit'
 import { fastifySSE } from '@fastify/sse'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
@@ -51,6 +52,16 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
       allowedHeaders: ['Content-Type', 'Last-Event-ID', 'Authorization']
     })
   }
+  // POSTs start and cancel executions: each client gets so many per window. Reads and streams
+  // have their own bounds (MAX_STREAMS_PER_CLIENT).
+  await fastify.register(rateLimit, {
+    max: opts.config.rateLimitMax,
+    timeWindow: opts.config.rateLimitWindowMs,
+    allowList: (request) => request.method !== 'POST',
+    errorResponseBuilder: (_request, context) => Object.assign(
+      new Error(`Too many requests: at most ${context.max} per ${Math.round(opts.config.rateLimitWindowMs / 1000)} s; retry in ${context.after}`),
+      { statusCode: 429, code: 'BOLT_STREAM_RATE_LIMITED' })
+  })
   await fastify.register(fastifySSE)
   await fastify.register(storePlugin)
   await fastify.register(streamingPlugin)

@@ -49,7 +49,7 @@ export default fp(async function errorHandler (fastify) {
     if (error.code === 'BOLT_STREAM_SHUTTING_DOWN') message = error.message
     if (reply.sent || reply.raw.headersSent) return
     // Queue full: a client should come back after a while, not hammer the service.
-    if (status === 429) void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+    if (status === 429 && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
     void reply.code(status).type('application/json').send(errorBody(code, message))
   })
 

@@ -57,7 +57,8 @@ export function buildBoltInvocation (spec: OperationSpec, options: BoltArgsOptio
         fail('command must be 1 to 8192 characters, not start with "-" or "@", and contain no NUL')
       }
       const args = ['command', 'run', ...common, targets, '--', spec.command]
-      return { type: 'command', action: spec.command, args, display: displayCommandLine(args) }
+      // The record keeps the command as shown: secrets in it are redacted there too.
+      return { type: 'command', action: redactCommand(spec.command), args, display: displayCommandLine(args) }
     }
     case 'task': {
       if (!isValidTaskName(spec.task)) fail(`invalid task name '${spec.task}'`)

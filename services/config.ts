@@ -26,6 +26,8 @@ export const EnvSchema = Type.Object({
   EXECUTION_TIMEOUT_MS: Int(300_000, 1000, 86_400_000, 'Longest an execution may run'),
   STREAM_FLUSH_INTERVAL_MS: Int(100, 1, 10_000, 'Output batching window per stream and target'),
   STREAM_HEARTBEAT_MS: Int(15_000, 1000, 300_000, 'Interval of SSE heartbeat comments'),
+  RATE_LIMIT_MAX: Int(120, 1, 1_000_000, 'POST requests a client may make per RATE_LIMIT_WINDOW_MS'),
+  RATE_LIMIT_WINDOW_MS: Int(60_000, 1000, 86_400_000, 'Window of RATE_LIMIT_MAX'),
   MAX_STREAMS: Int(10_000, 1, 1_000_000, 'Open SSE streams in all'),
   MAX_STREAMS_PER_CLIENT: Int(20, 1, 100_000, 'Open SSE streams per client (its address, as TRUST_PROXY allows)'),
   TRUST_PROXY: Type.String({ default: '', description: 'Proxies whose X-Forwarded-For is believed: true (any), or addresses/CIDRs, comma-separated; empty = none' }),
@@ -64,6 +66,8 @@ export interface Config {
   executionTimeoutMs: number
   streamFlushIntervalMs: number
   streamHeartbeatMs: number
+  rateLimitMax: number
+  rateLimitWindowMs: number
   maxStreams: number
   maxStreamsPerClient: number
   /** As Fastify's `trustProxy` takes it. */
@@ -152,6 +156,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     executionTimeoutMs: e.EXECUTION_TIMEOUT_MS,
     streamFlushIntervalMs: e.STREAM_FLUSH_INTERVAL_MS,
     streamHeartbeatMs: e.STREAM_HEARTBEAT_MS,
+    rateLimitMax: e.RATE_LIMIT_MAX,
+    rateLimitWindowMs: e.RATE_LIMIT_WINDOW_MS,
     maxStreams: e.MAX_STREAMS,
     maxStreamsPerClient: e.MAX_STREAMS_PER_CLIENT,
     trustProxy: trustProxy(e.TRUST_PROXY),
