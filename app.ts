@@ -1,11 +1,11 @@
 import fastifyCors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import { fastifySSE } from '@fastify/sse'
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import boltPlugin from './plugins/bolt.js'
 import configPlugin from './plugins/config.js'
-import errorHandler from './plugins/error-handler.js'
+import errorHandler, { errorBody } from './plugins/error-handler.js'
 import executionsPlugin from './plugins/executions.js'
 import outputBuffering from './plugins/output-buffering.js'
 import storePlugin from './plugins/store.js'
@@ -35,7 +35,16 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // Which proxies' X-Forwarded-For decides request.ip (the client of the stream limits).
     trustProxy: config.trustProxy,
     // Streams stay open for minutes: closing must not wait for idle keep-alive sockets.
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // The router's own errors (an overlong or badly encoded path) answer in the API's shape too,
+    // without echoing the path back.
+    frameworkErrors (error, request, reply) {
+      request.log.info({ err: error }, 'request rejected by the router')
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      void (reply as FastifyReply).code(tooLong ? 414 : 400).type('application/json').send(errorBody(
+        tooLong ? 'BOLT_STREAM_URI_TOO_LONG' : 'BOLT_STREAM_BAD_URL',
+        tooLong ? 'A path parameter is too long' : 'The URL is not valid'))
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { SseSink } from '../plugins/streaming.js'
-import { ExecutionNotFoundError, InvalidEventIdError, TooManyStreamsError } from '../services/errors.js'
+import { ExecutionNotFoundError, InvalidEventIdError, NotAcceptableError, TooManyStreamsError } from '../services/errors.js'
 import { isFinished } from '../services/types.js'
 import { ErrorResponse, ExecutionIdParams } from './schemas.js'
 
@@ -9,19 +9,38 @@ const EVENT_ID = /^\d{1,15}$/
 /** Reconnection delay suggested to EventSource clients. */
 const RETRY_MS = 2000
 
+/** Whether an Accept header admits `text/event-stream` (absent: yes; `q=0` refuses). */
+export function acceptsEventStream (accept: string | undefined): boolean {
+  if (accept === undefined || accept.trim() === '') return true
+  let best = -1
+  let admitted = false
+  for (const range of accept.split(',')) {
+    const [type, ...params] = range.split(';').map((p) => p.trim().toLowerCase())
+    const rank = type === 'text/event-stream' ? 3 : type === 'text/*' ? 2 : type === '*/*' ? 1 : -1
+    if (rank <= best) continue
+    best = rank
+    const q = params.find((p) => p.startsWith('q='))
+    admitted = q === undefined || Number(q.slice(2)) > 0
+  }
+  return best > 0 && admitted
+}
+
 const stream: FastifyPluginAsyncTypebox = async (fastify) => {
   const { streaming, store, sseConnections, config } = fastify
 
   fastify.get('/executions/:id/stream', {
-    sse: { kind: 'only', heartbeat: false }, // one shared heartbeat timer instead (plugins/streaming.ts)
+    // 'manual': we negotiate ourselves, so a refusal is a JSON error like every other; one shared
+    // heartbeat timer instead of the plugin's per-connection one (plugins/streaming.ts).
+    sse: { kind: 'manual', heartbeat: false },
     schema: {
       summary: 'Follow an execution over Server-Sent Events',
       params: ExecutionIdParams,
       // Open: EventSource polyfills and proxies add cache-busting parameters.
       querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 32 })) }),
-      response: { 204: Type.Null(), 400: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse }
+      response: { 204: Type.Null(), 400: ErrorResponse, 404: ErrorResponse, 406: ErrorResponse, 429: ErrorResponse }
     }
   }, async (request, reply) => {
+    if (!acceptsEventStream(request.headers.accept)) throw new NotAcceptableError()
     const { id } = request.params
     const record = await store.get(id)
     if (record === undefined) throw new ExecutionNotFoundError(id)

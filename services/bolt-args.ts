@@ -67,6 +67,8 @@ export function buildBoltInvocation (spec: OperationSpec, options: BoltArgsOptio
       for (const key of Object.keys(params)) {
         if (!isValidTaskParamName(key)) fail(`invalid task parameter name '${key}'`)
       }
+      // 1e999 parses as Infinity, which JSON would turn into null: refuse rather than change it.
+      if (hasNonFinite(params)) fail('params hold a number JSON cannot represent (out of range)')
       const args = ['task', 'run', ...common, targets, `--params=${JSON.stringify(params)}`, '--', spec.task]
       const shown = ['task', 'run', ...common, targets, `--params=${JSON.stringify(redactParams(params))}`, '--', spec.task]
       return { type: 'task', action: spec.task, args, display: displayCommandLine(shown) }
@@ -103,6 +105,12 @@ export function buildBoltInvocation (spec: OperationSpec, options: BoltArgsOptio
 const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential/i
 // `--password=x`, `--sudo-password x`, `-p x` style arguments inside a command string.
 const SECRET_OPTION = /((?:^|\s)(?:--?[\w-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key)[\w-]*)(?:=|\s+))('[^']*'|"[^"]*"|\S+)/gi
+
+function hasNonFinite (value: unknown): boolean {
+  if (typeof value === 'number') return !Number.isFinite(value)
+  if (typeof value !== 'object' || value === null) return false
+  return Object.values(value).some(hasNonFinite)
+}
 
 function redactParams (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactParams)

@@ -13,6 +13,7 @@ export const QueueFullError = createError(
 export const CommandNotAllowedError = createError('BOLT_STREAM_COMMAND_NOT_ALLOWED', 'This command is not allowed by COMMAND_ALLOWLIST', 403)
 export const TaskNotAllowedError = createError('BOLT_STREAM_TASK_NOT_ALLOWED', "Task '%s' is not allowed by TASK_ALLOWLIST", 403)
 export const TooManyStreamsError = createError('BOLT_STREAM_TOO_MANY_STREAMS', '%s', 429)
+export const NotAcceptableError = createError('BOLT_STREAM_NOT_ACCEPTABLE', 'This endpoint only produces text/event-stream', 406)
 export const ShuttingDownError = createError('BOLT_STREAM_SHUTTING_DOWN', 'The service is shutting down; start the execution on another instance', 503)
 export const InvalidEventIdError = createError('BOLT_STREAM_INVALID_EVENT_ID', '%s', 400)
 export const ConfigError = createError('BOLT_STREAM_INVALID_CONFIG', 'Invalid configuration: %s', 500)

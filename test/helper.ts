@@ -60,6 +60,7 @@ export function testConfig (dir: string, env: Record<string, string> = {}): Conf
     BOLT_KILL_GRACE_MS: '500',
     // Suites send hundreds of requests from one address; the limiter has its own test.
     RATE_LIMIT_MAX: '1000000',
+    MAX_STREAMS_PER_CLIENT: '10000',
     BOLT_ENV_PASSTHROUGH: STAND_IN_KNOBS.join(','),
     ...env
   }, dir)
