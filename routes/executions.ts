@@ -134,7 +134,7 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const record = await recordOr404(store, request.params.id)
     const { after, limit } = request.query
-    const last = fastify.streaming.lastAssignedSeq(record.id) ?? await store.lastSeq(record.id)
+    const last = await fastify.streaming.lastSeq(record.id)
     if (after > last) throw new InvalidEventIdError(`after ${after} is beyond this execution's last event (${last})`)
     const events = await store.readEvents(record.id, after, limit)
     return { events, nextAfter: events.length > 0 ? events[events.length - 1].seq : after }

@@ -54,7 +54,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
       after = Number(given)
     }
     const live = streaming.isLive(id)
-    const lastSeq = live ? (streaming.lastAssignedSeq(id) ?? 0) : await store.lastSeq(id)
+    const lastSeq = await streaming.lastSeq(id)
     if (after > lastSeq) {
       throw new InvalidEventIdError(`Last-Event-ID ${after} is beyond this execution's last event (${lastSeq})`)
     }

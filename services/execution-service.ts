@@ -174,13 +174,7 @@ export class ExecutionService {
     })().catch(async (err: unknown) => {
       this.options.logger.error({ err, executionId: record.id }, 'execution failed unexpectedly')
       const error = { kind: 'bolt-stream/internal-error', message: 'The execution failed because of an internal error' }
-      const finalRecord = (): Promise<void> =>
-        this.options.store.update(record.id, { status: 'failed', completedAt: new Date().toISOString(), error })
-      if (this.options.manager.isLive(record.id) && this.options.manager.terminalSeq(record.id) === null) {
-        await this.options.manager.terminate(record.id, 'error', { status: 'failed', error }, finalRecord).catch(() => {})
-      } else {
-        await finalRecord().catch(() => {})
-      }
+      await this.conclude(record.id, { status: 'failed', error }).catch(() => {})
     }).finally(() => {
       this.running.delete(record.id)
       this.active--
@@ -191,31 +185,39 @@ export class ExecutionService {
 
   /** Ends a queued execution that never started. */
   private async endWaiting (waiting: Waiting, reason: string): Promise<void> {
-    const { record } = waiting.execution
     waiting.callbacks?.close?.()
-    const error = { kind: 'bolt-stream/cancelled', message: reason }
-    const completedAt = new Date().toISOString()
-    this.options.manager.append(record.id, 'status', { status: 'cancelled' })
-    await this.options.manager.terminate(record.id, 'error', { status: 'cancelled', error },
-      () => this.options.store.update(record.id, { status: 'cancelled', completedAt, error }))
+    await this.conclude(waiting.execution.record.id, { status: 'cancelled', error: { kind: 'bolt-stream/cancelled', message: reason } })
   }
 
   private async finish (record: ExecutionRecord, outcome: RunOutcome): Promise<void> {
     const { status, error, results } = decideOutcome(outcome)
-    const completedAt = new Date().toISOString()
-    const { store, manager } = this.options
-    // The record turns final once the terminal event is stored, before anyone is sent it.
-    const finalRecord = async (): Promise<void> => {
-      await store.update(record.id, { status, completedAt, results, error, outputTruncated: outcome.outputTruncated })
-      await store.setProcessGroup(record.id, null)
-    }
-    manager.append(record.id, 'status', { status })
     this.options.logger.info({ executionId: record.id, status, exitCode: outcome.exitCode }, 'execution finished')
-    if (error === null) {
-      await manager.terminate(record.id, 'complete', { status, results, outputTruncated: outcome.outputTruncated }, finalRecord)
-    } else {
-      await manager.terminate(record.id, 'error', { status, error }, finalRecord)
+    await this.conclude(record.id, { status, error, results, outputTruncated: outcome.outputTruncated })
+  }
+
+  /**
+   * The one way an execution ends: its final `status` event, then exactly one terminal event
+   * (`complete` when Bolt produced results, else `error`). The record turns final once the
+   * terminal event is stored, before anyone is sent it.
+   */
+  private async conclude (id: string, end: {
+    status: ExecutionStatus
+    error: ExecutionError | null
+    results?: TargetResult[]
+    outputTruncated?: boolean
+  }): Promise<void> {
+    const { store, manager } = this.options
+    const { status, error, results = [], outputTruncated = false } = end
+    const completedAt = new Date().toISOString()
+    const finalRecord = async (): Promise<void> => {
+      await store.update(id, { status, completedAt, error, ...(end.results !== undefined ? { results } : {}), outputTruncated })
+      await store.setProcessGroup(id, null)
     }
+    // Its terminal event already went out (a failure after it): only the record is left to fix.
+    if (!manager.isLive(id) || manager.terminalSeq(id) !== null) return finalRecord()
+    manager.append(id, 'status', { status })
+    if (error === null) await manager.terminate(id, 'complete', { status, results, outputTruncated }, finalRecord)
+    else await manager.terminate(id, 'error', { status, error }, finalRecord)
   }
 
   /** Cancels a running execution; the record says `cancelled` once Bolt has exited. */

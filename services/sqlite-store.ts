@@ -10,12 +10,14 @@ import {
   AppendNotifier, decodeCursor, encodeCursor,
   type ExecutionStore, type ListPage, type ListQuery, type ProcessGroupRef, type RetentionPolicy, type UnfinishedExecution
 } from './execution-store.js'
-import type { ExecutionEvent, ExecutionRecord, ExecutionStatus } from './types.js'
+import { UNFINISHED_STATUSES, type ExecutionEvent, type ExecutionRecord, type ExecutionStatus } from './types.js'
 
 // The default store: one SQLite file in WAL mode. Events are appended in batches: everything
 // appended within one turn of the event loop (all executions) is one transaction.
 
 const SCHEMA_VERSION = 1
+/** The unfinished statuses as an SQL list (fixed words, never user input). */
+const UNFINISHED_SQL = UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', ')
 /** Rows deleted per transaction by the clean-up, so no step blocks the event loop for long. */
 const PURGE_CHUNK = 2000
 /** About this much event data per append transaction (a few milliseconds of SQLite work). */
@@ -189,7 +191,7 @@ export class SqliteStore implements ExecutionStore {
       insertEvent: db.prepare('INSERT INTO events (execution_id, seq, type, timestamp, data) VALUES (?, ?, ?, ?, ?)'),
       readEvents: db.prepare('SELECT seq, type, timestamp, data FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
       setProcessGroup: db.prepare('UPDATE executions SET process_group = ? WHERE id = ?'),
-      unfinished: db.prepare("SELECT * FROM executions WHERE status IN ('running', 'queued') ORDER BY position"),
+      unfinished: db.prepare(`SELECT * FROM executions WHERE status IN (${UNFINISHED_SQL}) ORDER BY position`),
       deleteEvents: db.prepare(`DELETE FROM events WHERE execution_id = ? AND seq IN
         (SELECT seq FROM events WHERE execution_id = ? ORDER BY seq LIMIT ${PURGE_CHUNK})`),
       deleteExecution: db.prepare('DELETE FROM executions WHERE id = ?'),
@@ -401,7 +403,7 @@ export class SqliteStore implements ExecutionStore {
   }
 
   async purge (policy: RetentionPolicy): Promise<number> {
-    const finished = "status NOT IN ('running', 'queued')"
+    const finished = `status NOT IN (${UNFINISHED_SQL})`
     const old = this.db.prepare(`SELECT id FROM executions WHERE ${finished} AND started_at < ? ORDER BY position`)
       .pluck().all(policy.startedBefore) as string[]
     const total = this.db.prepare('SELECT COUNT(*) FROM executions').pluck().get() as number

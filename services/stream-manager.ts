@@ -2,12 +2,13 @@ import { eventFrame } from './event-json.js'
 import type { ExecutionStore } from './execution-store.js'
 import { isFinished, type ExecutionEvent, type LoggedEventType, type StreamingCallback, type TerminalEventType } from './types.js'
 
-export { eventFrame }
 
 /** How long one wait on the store's tail lasts before the subscriber is checked again. */
 const TAIL_WAIT_MS = 1000
 /** Fan-out runs in slices of about this long, so many busy executions cannot stall the event loop. */
 const FAN_OUT_SLICE_MS = 10
+/** Replayed frames are written in pieces of about this many characters. */
+const REPLAY_WRITE_CHARS = 256 * 1024
 
 /** Runs queued tasks in order, yielding to I/O between slices of `budgetMs`. */
 class SliceScheduler {
@@ -41,8 +42,6 @@ class SliceScheduler {
     }
   }
 }
-/** Replayed frames are written in pieces of about this many characters. */
-const REPLAY_WRITE_CHARS = 256 * 1024
 
 // The execution event log and its live fan-out. Every event gets the next `seq` of its
 // execution, is persisted, and only then sent to live subscribers (so a reconnecting client
@@ -74,7 +73,7 @@ interface Channel {
   id: string
   /** Last seq assigned. */
   seq: number
-  /** Last seq persisted and delivered. */
+  /** Last seq persisted (its fan-out may still be queued). */
   persistedSeq: number
   pending: ExecutionEvent[]
   writing: boolean
@@ -122,6 +121,11 @@ export class StreamManager {
   /** Highest seq assigned so far, for a live execution. */
   lastAssignedSeq (id: string): number | undefined {
     return this.channels.get(id)?.seq
+  }
+
+  /** The last seq a client may know of: assigned, for a live execution, else logged. */
+  async lastSeq (id: string): Promise<number> {
+    return this.channels.get(id)?.seq ?? await this.store.lastSeq(id)
   }
 
   append (id: string, type: Exclude<LoggedEventType, TerminalEventType>, data: unknown): ExecutionEvent {
@@ -217,8 +221,7 @@ export class StreamManager {
         continue
       }
       if (sub.cursor < batch[0].seq) {
-        // The common case: one write of the whole batch, serialised once for everyone.
-        // Encoded once, then the same bytes go to every socket.
+        // The common case: the whole batch, serialised and encoded once, the same bytes to every socket.
         joined ??= Buffer.from(batch.length === 1 ? eventFrame(batch[0]) : batch.map(eventFrame).join(''), 'utf8')
         if (sub.sink.write(joined)) sub.cursor = batch[batch.length - 1].seq
         else channel.subscribers.delete(sub.sink)

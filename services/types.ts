@@ -6,8 +6,11 @@ export type ExecutionType = (typeof EXECUTION_TYPES)[number]
 export const EXECUTION_STATUSES = ['queued', 'running', 'success', 'failed', 'partial', 'cancelled', 'timed_out', 'interrupted'] as const
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
 
+/** Statuses of an execution that has not ended yet. */
+export const UNFINISHED_STATUSES: readonly ExecutionStatus[] = ['queued', 'running']
+
 export function isFinished (status: ExecutionStatus): boolean {
-  return status !== 'running' && status !== 'queued'
+  return !UNFINISHED_STATUSES.includes(status)
 }
 
 export interface ExecutionError {

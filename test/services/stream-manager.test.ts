@@ -1,6 +1,7 @@
 import t from 'tap'
 import { MemoryStore } from '../../services/memory-store.js'
-import { StreamManager, eventFrame, type SubscriberSink } from '../../services/stream-manager.js'
+import { eventFrame } from '../../services/event-json.js'
+import { StreamManager, type SubscriberSink } from '../../services/stream-manager.js'
 import type { ExecutionEvent, ExecutionRecord } from '../../services/types.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
