@@ -188,6 +188,10 @@ async function startService (name: string, env: Record<string, string> = {}, pro
     BOLT_PROJECT: boltProject,
     EXECUTION_TIMEOUT_MS: '600000',
     HISTORY_MAX_BYTES: String(2 * 1024 ** 3),
+    // All load comes from one loopback address: the per-client limits would refuse it.
+    MAX_STREAMS: '100000',
+    MAX_STREAMS_PER_CLIENT: '100000',
+    RATE_LIMIT_MAX: '1000000',
     // Whatever store the service defaults to, its files live in this run's temporary directory.
     DATABASE_PATH: join(tmp, `${name}.db`),
     ...(process.env.BENCH_STORE !== undefined ? { STORE: process.env.BENCH_STORE } : {}),
