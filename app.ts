@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit'
 import { fastifySSE } from '@fastify/sse'
 import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import authPlugin, { clientKey, redactUrl } from './plugins/auth.js'
 import boltPlugin from './plugins/bolt.js'
 import configPlugin from './plugins/config.js'
 import errorHandler, { errorBody } from './plugins/error-handler.js'
@@ -29,7 +30,13 @@ export function serverOptions (config: Config): FastifyServerOptions {
   return {
     logger: {
       level: config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers.cookie']
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+      serializers: {
+        // Fastify's request fields, with stream tickets (and any credential sent in the URL) blanked.
+        req (request) {
+          return { method: request.method, url: redactUrl(request.url), host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort }
+        }
+      }
     },
     bodyLimit: 64 * 1024,
     // Which proxies' X-Forwarded-For decides request.ip (the client of the stream limits).
@@ -65,12 +72,19 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // have their own bounds (MAX_STREAMS_PER_CLIENT).
   await fastify.register(rateLimit, {
     max: opts.config.rateLimitMax,
+    // Per token when one is given (a valid one), else per address; runs before authentication,
+    // so failed attempts count against the address.
+    keyGenerator: (request) => {
+      const result = fastify.auth.authenticate(request.headers.authorization)
+      return clientKey(request, result.ok ? result.principal : null)
+    },
     timeWindow: opts.config.rateLimitWindowMs,
     allowList: (request) => request.method !== 'POST',
     errorResponseBuilder: (_request, context) => Object.assign(
       new Error(`Too many requests: at most ${context.max} per ${Math.round(opts.config.rateLimitWindowMs / 1000)} s; retry in ${context.after}`),
       { statusCode: 429, code: 'BOLT_STREAM_RATE_LIMITED' })
   })
+  await fastify.register(authPlugin)
   await fastify.register(fastifySSE)
   await fastify.register(storePlugin)
   await fastify.register(streamingPlugin)

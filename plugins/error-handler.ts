@@ -13,6 +13,8 @@ const FRAMEWORK_CODES: Record<string, string> = {
   FST_ERR_VALIDATION: 'BOLT_STREAM_VALIDATION_FAILED'
 }
 
+const CHALLENGE = 'Bearer realm="bolt-stream"'
+
 /** What a 429 asks the client to wait. */
 const RETRY_AFTER_SECONDS = 5
 
@@ -48,6 +50,14 @@ export default fp(async function errorHandler (fastify) {
     }
     if (error.code === 'BOLT_STREAM_SHUTTING_DOWN') message = error.message
     if (reply.sent || reply.raw.headersSent) return
+    // RFC 6750 challenges: what kind of credential is wanted, and what was wrong with the one given.
+    if (status === 401) {
+      const invalid = code === 'BOLT_STREAM_INVALID_TOKEN' || code === 'BOLT_STREAM_INVALID_TICKET'
+      void reply.header('www-authenticate', invalid ? `${CHALLENGE}, error="invalid_token"` : CHALLENGE)
+    } else if (code === 'BOLT_STREAM_FORBIDDEN') {
+      const scope = (error as { requiredScope?: string }).requiredScope
+      void reply.header('www-authenticate', `${CHALLENGE}, error="insufficient_scope"${scope !== undefined ? `, scope="${scope}"` : ''}`)
+    }
     // Queue full: a client should come back after a while, not hammer the service.
     if (status === 429 && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
     void reply.code(status).type('application/json').send(errorBody(code, message))

@@ -4,10 +4,11 @@ import { Accepted, CommandBody, errorResponses } from './schemas.js'
 
 const commands: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/commands', {
+    config: { scope: 'execute' },
     schema: { summary: 'Run a shell command on the targets', body: CommandBody, response: { 202: Accepted, ...errorResponses } }
   }, async (request, reply) => {
     const { targets, command, expertMode = false } = request.body
-    return launch(fastify, reply, { type: 'command', targets, command }, expertMode)
+    return launch(fastify, request, reply, { type: 'command', targets, command }, expertMode)
   })
 }
 

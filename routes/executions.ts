@@ -1,9 +1,11 @@
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { clientKey, MAX_TICKETS_PER_HOLDER, requireScope } from '../plugins/auth.js'
 import {
-  ExecutionNotFoundError, ExecutionRunningError, InvalidEventIdError, InvalidInputError
+  ExecutionNotFoundError, ExecutionRunningError, InvalidEventIdError, InvalidInputError, TooManyTicketsError
 } from '../services/errors.js'
+import { eventFor, recordFor } from '../services/event-visibility.js'
 import type { ExecutionStore } from '../services/execution-store.js'
 import { isFinished, type ExecutionRecord, type OutputEventData } from '../services/types.js'
 import { TARGET_PATTERN } from '../services/validation.js'
@@ -15,6 +17,14 @@ import {
 /** Largest page of the events API. */
 const MAX_EVENTS_PAGE = 1000
 const OUTPUT_PAGE = 500
+
+/** For POSTs without a body schema (JSON Schema cannot allow an absent body): none, null or {}. */
+function emptyBody (body: unknown, what: string): void {
+  if (body !== undefined && body !== null &&
+      (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length > 0)) {
+    throw new InvalidInputError(`${what} takes no body (or an empty object)`)
+  }
+}
 
 async function recordOr404 (store: ExecutionStore, id: string): Promise<ExecutionRecord> {
   const record = await store.get(id)
@@ -60,7 +70,10 @@ async function * outputText (store: ExecutionStore, record: ExecutionRecord, str
 const executions: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store } = fastify
 
+  const expert = (request: { principal: { scopes: ReadonlySet<string> } | null }): boolean => request.principal?.scopes.has('expert') === true
+
   fastify.get('/executions', {
+    config: { scope: 'read' },
     schema: {
       summary: 'List executions, newest first',
       querystring: Type.Object({
@@ -83,14 +96,18 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
       // RFC 3339 allows what Date cannot read (a leap second): refuse it rather than guess.
       if (value !== undefined && Number.isNaN(Date.parse(value))) throw new InvalidInputError(`${key} ${JSON.stringify(value)} is not a usable date`)
     }
-    return store.list(request.query)
+    const page = await store.list(request.query)
+    const full = expert(request)
+    return { ...page, executions: page.executions.map((r) => recordFor(r, full)) }
   })
 
   fastify.get('/executions/:id', {
+    config: { scope: 'read' },
     schema: { summary: 'An execution record', params: ExecutionIdParams, response: { 200: ExecutionRecordSchema, ...errorResponses } }
-  }, async (request) => recordOr404(store, request.params.id))
+  }, async (request) => recordFor(await recordOr404(store, request.params.id), expert(request)))
 
   fastify.delete('/executions/:id', {
+    config: { scope: 'execute' },
     schema: { summary: 'Delete a finished execution and its output', params: ExecutionIdParams, response: { 204: Type.Null(), ...errorResponses } }
   }, async (request, reply) => {
     const record = await recordOr404(store, request.params.id)
@@ -100,6 +117,7 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/executions/:id/output', {
+    config: { scope: 'read' },
     schema: {
       summary: 'The captured output as text/plain',
       params: ExecutionIdParams,
@@ -110,6 +128,8 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: Type.String(), ...errorResponses }
     }
   }, async (request, reply) => {
+    // It is nothing but raw output.
+    requireScope(request, 'expert', 'the raw output')
     const record = await recordOr404(store, request.params.id)
     const { stream, target } = request.query
     // Streamed, so a large output is never held whole; a stream bypasses the 200 serializer.
@@ -118,6 +138,7 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/executions/:id/events', {
+    config: { scope: 'read' },
     schema: {
       summary: 'The logged events after a cursor, for clients that do not speak SSE',
       params: ExecutionIdParams,
@@ -128,6 +149,8 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         200: Type.Object({ events: Type.Array(ExecutionEventSchema), nextAfter: Type.Integer() }),
         400: ErrorResponse,
+        401: ErrorResponse,
+        403: ErrorResponse,
         404: ErrorResponse
       }
     }
@@ -136,11 +159,53 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
     const { after, limit } = request.query
     const last = await fastify.streaming.lastSeq(record.id)
     if (after > last) throw new InvalidEventIdError(`after ${after} is beyond this execution's last event (${last})`)
-    const events = await store.readEvents(record.id, after, limit)
-    return { events, nextAfter: events.length > 0 ? events[events.length - 1].seq : after }
+    const full = expert(request)
+    // Hidden events are skipped but their seqs passed: a page holds up to `limit` visible events.
+    const events = []
+    let next = after
+    for (;;) {
+      const page = await store.readEvents(record.id, next, limit)
+      for (const event of page) {
+        next = event.seq
+        const seen = eventFor(event, full)
+        if (seen !== null) events.push(seen)
+        if (events.length === limit) break
+      }
+      if (events.length === limit || page.length < limit) break
+    }
+    return { events, nextAfter: next }
+  })
+
+  fastify.post('/executions/:id/stream-ticket', {
+    config: { scope: 'read' },
+    schema: {
+      summary: 'A single-use ticket to open this execution\'s stream without headers (EventSource)',
+      params: ExecutionIdParams,
+      response: {
+        201: Type.Object({
+          ticket: Type.String({ description: 'Single use, for this execution only' }),
+          expiresAt: Type.String({ format: 'date-time' }),
+          streamUrl: Type.String({ description: 'The stream URL with the ticket' })
+        }),
+        ...errorResponses
+      }
+    }
+  }, async (request, reply) => {
+    emptyBody(request.body, 'stream-ticket')
+    const record = await recordOr404(store, request.params.id)
+    const principal = request.principal!
+    const issued = await fastify.streamTickets.issue(
+      { executionId: record.id, name: principal.name, scopes: [...principal.scopes] }, clientKey(request))
+    if (issued === null) throw new TooManyTicketsError(MAX_TICKETS_PER_HOLDER)
+    // A credential: never cached by the browser or a proxy.
+    return reply.code(201).header('cache-control', 'no-store').send({
+      ...issued,
+      streamUrl: `/api/executions/${record.id}/stream?ticket=${issued.ticket}`
+    })
   })
 
   fastify.post('/executions/:id/cancel', {
+    config: { scope: 'execute' },
     schema: {
       summary: 'Cancel a running execution',
       params: ExecutionIdParams,
@@ -149,11 +214,7 @@ const executions: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 202: Accepted, ...errorResponses }
     }
   }, async (request, reply) => {
-    const body: unknown = request.body
-    if (body !== undefined && body !== null &&
-        (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length > 0)) {
-      throw new InvalidInputError('cancel takes no body (or an empty object)')
-    }
+    emptyBody(request.body, 'cancel')
     const record = await fastify.executions.cancel(request.params.id)
     return reply.code(202).send({ executionId: record.id, status: record.status, streamUrl: `/api/executions/${record.id}/stream` })
   })

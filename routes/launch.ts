@@ -1,12 +1,15 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { requireScope } from '../plugins/auth.js'
 import type { OperationSpec } from '../services/bolt-args.js'
 
 /**
  * Shared by the execution routes: records the execution, registers its streaming callbacks
  * (through the buffering hook, only in expert mode) and answers 202 while it runs.
  */
-export async function launch (fastify: FastifyInstance, reply: FastifyReply, spec: OperationSpec, expertMode: boolean) {
-  const execution = await fastify.executions.create(spec, expertMode)
+export async function launch (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, spec: OperationSpec, expertMode: boolean) {
+  // Expert mode streams the command line and raw output: only for tokens that may see them.
+  if (expertMode) requireScope(request, 'expert', 'expertMode: true')
+  const execution = await fastify.executions.create(spec, expertMode, request.principal?.name ?? null)
   const id = execution.record.id
   const callbacks = expertMode
     ? fastify.outputBuffering.wrap(fastify.streaming.callbacksFor(id))

@@ -4,6 +4,7 @@ import { Accepted, PackageBody, errorResponses } from './schemas.js'
 
 const packages: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/packages', {
+    config: { scope: 'execute' },
     schema: {
       summary: 'Install, remove, upgrade or inspect a package (the package task)',
       body: PackageBody,
@@ -11,7 +12,7 @@ const packages: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { targets, name, action = 'install', version, expertMode = false } = request.body
-    return launch(fastify, reply, { type: 'package', targets, name, action, version }, expertMode)
+    return launch(fastify, request, reply, { type: 'package', targets, name, action, version }, expertMode)
   })
 }
 

@@ -17,7 +17,7 @@ export const ErrorResponse = Type.Object({
 }, { $id: 'ErrorResponse' })
 
 export const errorResponses = {
-  400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 500: ErrorResponse, 503: ErrorResponse
+  400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 500: ErrorResponse, 503: ErrorResponse
 }
 
 export const Targets = Type.Array(
@@ -95,7 +95,8 @@ export const ExecutionRecordSchema = Type.Object({
   command: Nullable(Type.String()),
   results: Type.Array(TargetResultSchema),
   error: Nullable(ExecutionErrorSchema),
-  outputTruncated: Type.Boolean()
+  outputTruncated: Type.Boolean(),
+  requestedBy: Type.Union([Type.String(), Type.Null()], { description: 'Name of the API token that started it; null in open mode' })
 })
 
 export const ExecutionEventSchema = Type.Object({

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { clientKey } from '../plugins/auth.js'
 import { SseSink } from '../plugins/streaming.js'
 import { ExecutionNotFoundError, InvalidEventIdError, NotAcceptableError, TooManyStreamsError } from '../services/errors.js'
 import { isFinished } from '../services/types.js'
-import { ErrorResponse, ExecutionIdParams } from './schemas.js'
+import { ErrorResponse, ExecutionIdParams, errorResponses } from './schemas.js'
 
 const EVENT_ID = /^\d{1,15}$/
 /** Reconnection delay suggested to EventSource clients. */
@@ -29,6 +30,8 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
   const { streaming, store, sseConnections, config } = fastify
 
   fastify.get('/executions/:id/stream', {
+    // A stream ticket (`?ticket=`) stands in for the header: EventSource cannot send one.
+    config: { scope: 'read', ticket: true },
     // 'manual': we negotiate ourselves, so a refusal is a JSON error like every other; one shared
     // heartbeat timer instead of the plugin's per-connection one (plugins/streaming.ts).
     sse: { kind: 'manual', heartbeat: false },
@@ -36,8 +39,11 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Follow an execution over Server-Sent Events',
       params: ExecutionIdParams,
       // Open: EventSource polyfills and proxies add cache-busting parameters.
-      querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 32 })) }),
-      response: { 204: Type.Null(), 400: ErrorResponse, 404: ErrorResponse, 406: ErrorResponse, 429: ErrorResponse }
+      querystring: Type.Object({
+        lastEventId: Type.Optional(Type.String({ maxLength: 32 })),
+        ticket: Type.Optional(Type.String({ maxLength: 64, description: 'A stream ticket (POST …/stream-ticket)' }))
+      }),
+      response: { 204: Type.Null(), ...errorResponses, 406: ErrorResponse }
     }
   }, async (request, reply) => {
     if (!acceptsEventStream(request.headers.accept)) throw new NotAcceptableError()
@@ -64,7 +70,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
       return reply.code(204).send(null)
     }
 
-    const limited = sseConnections.admit(request.ip, reply.raw)
+    const limited = sseConnections.admit(clientKey(request), reply.raw)
     if (limited !== null) {
       throw new TooManyStreamsError(limited === 'client'
         ? `This client has ${config.maxStreamsPerClient} streams open, the most allowed`
@@ -91,10 +97,11 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
         data: { status: record.status, resumeAfter: after, lastSeq }
       }
     })
-    await streaming.subscribe(id, after, sink)
+    await streaming.subscribe(id, after, sink, { expert: request.principal?.scopes.has('expert') === true })
   })
 
   fastify.get('/streaming/stats', {
+    config: { scope: 'read' },
     schema: {
       summary: 'Streaming statistics',
       response: {

@@ -1,8 +1,9 @@
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { checkTokenList, parseTokenList, TokenListError, type TokenEntry } from './auth.js'
 import { ConfigError } from './errors.js'
 
 // Configuration from environment variables. Every value is checked at start-up; a bad one
@@ -43,6 +44,9 @@ export const EnvSchema = Type.Object({
   SHUTDOWN_GRACE_MS: Int(20_000, 0, 3_600_000, 'Time running executions get to finish on shutdown'),
   COMMAND_ALLOWLIST: Type.String({ default: '', description: 'Regular expression a whole command must match; empty = all allowed' }),
   TASK_ALLOWLIST: Type.String({ default: '', description: 'Regular expression a whole task name must match (package runs are the task "package"); empty = all allowed' }),
+  AUTH_TOKENS: Type.String({ default: '', description: 'API tokens: `name scope1,scope2 sha256-hex` entries separated by newlines or `;`; with none (and no file), the API is open' }),
+  AUTH_TOKENS_FILE: Type.String({ default: '', description: 'File of API tokens, one `name scopes sha256-hex` per line (# comments); read at start-up' }),
+  STREAM_TICKET_TTL_MS: Int(30_000, 1000, 300_000, 'How long a stream ticket may wait to be used'),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated allowed origins; empty = no CORS' }),
   PUPPET_AGENT_COMMAND: Type.String({ default: 'puppet agent --test --color=false', minLength: 1, description: 'Command run for Puppet runs' }),
   PUPPET_RUN_AS: Type.String({ default: 'root', description: 'User for `--run-as` on Puppet runs; empty = none' })
@@ -85,6 +89,11 @@ export interface Config {
   /** Anchored: the whole command must match. Null = every command is allowed. */
   commandAllowlist: RegExp | null
   taskAllowlist: RegExp | null
+  /** API tokens (hashes only); empty = open mode. */
+  authTokens: TokenEntry[]
+  /** Where the tokens came from, for the start-up log. */
+  authSources: string[]
+  streamTicketTtlMs: number
   corsOrigins: string[]
   puppetAgentCommand: string
   puppetRunAs: string | null
@@ -141,6 +150,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
   if (e.PUPPET_RUN_AS !== '' && !/^[a-z_][a-z0-9_.-]*$/i.test(e.PUPPET_RUN_AS)) {
     throw new ConfigError(`PUPPET_RUN_AS ${JSON.stringify(e.PUPPET_RUN_AS)} is not a user name`)
   }
+  const { tokens: authTokens, sources: authSources } = readTokens(e.AUTH_TOKENS, e.AUTH_TOKENS_FILE, cwd)
   return {
     host: e.HOST,
     port: e.PORT,
@@ -173,10 +183,45 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     commandAllowlist: allowlist('COMMAND_ALLOWLIST', e.COMMAND_ALLOWLIST),
     taskAllowlist: allowlist('TASK_ALLOWLIST', e.TASK_ALLOWLIST),
+    authTokens,
+    authSources,
+    streamTicketTtlMs: e.STREAM_TICKET_TTL_MS,
     corsOrigins: origins,
     puppetAgentCommand: e.PUPPET_AGENT_COMMAND,
     puppetRunAs: e.PUPPET_RUN_AS === '' ? null : e.PUPPET_RUN_AS
   }
+}
+
+function readTokens (inline: string, file: string, cwd: string): { tokens: TokenEntry[], sources: string[] } {
+  const tokens: TokenEntry[] = []
+  const sources: string[] = []
+  try {
+    if (inline !== '') {
+      const fromEnv = parseTokenList(inline, 'AUTH_TOKENS')
+      if (fromEnv.length === 0) throw new TokenListError('AUTH_TOKENS is set but has no token entries')
+      tokens.push(...fromEnv)
+      sources.push('AUTH_TOKENS')
+    }
+    if (file !== '') {
+      const path = resolve(cwd, file)
+      let text: string
+      try {
+        text = readFileSync(path, 'utf8')
+      } catch (err) {
+        throw new TokenListError(`AUTH_TOKENS_FILE ${JSON.stringify(file)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      }
+      const fromFile = parseTokenList(text, 'AUTH_TOKENS_FILE')
+      // A file that names no token would silently open the API: refuse it.
+      if (fromFile.length === 0) throw new TokenListError(`AUTH_TOKENS_FILE ${JSON.stringify(file)} has no token entries`)
+      tokens.push(...fromFile)
+      sources.push(`AUTH_TOKENS_FILE (${path})`)
+    }
+    checkTokenList(tokens)
+  } catch (err) {
+    if (err instanceof TokenListError) throw new ConfigError(err.message)
+    throw err
+  }
+  return { tokens, sources }
 }
 
 function trustProxy (value: string): boolean | string {

@@ -17,3 +17,14 @@ export const NotAcceptableError = createError('BOLT_STREAM_NOT_ACCEPTABLE', 'Thi
 export const ShuttingDownError = createError('BOLT_STREAM_SHUTTING_DOWN', 'The service is shutting down; start the execution on another instance', 503)
 export const InvalidEventIdError = createError('BOLT_STREAM_INVALID_EVENT_ID', '%s', 400)
 export const ConfigError = createError('BOLT_STREAM_INVALID_CONFIG', 'Invalid configuration: %s', 500)
+export const UnauthorizedError = createError('BOLT_STREAM_UNAUTHORIZED', 'This API needs a token: send "Authorization: Bearer <token>"', 401)
+export const InvalidTokenError = createError('BOLT_STREAM_INVALID_TOKEN', '%s', 401)
+export const InvalidTicketError = createError('BOLT_STREAM_INVALID_TICKET', '%s', 401)
+export const TokenInUrlError = createError('BOLT_STREAM_TOKEN_IN_URL',
+  'Tokens are never accepted in the URL: send "Authorization: Bearer <token>", or use a stream ticket for EventSource', 400)
+const ScopeError = createError('BOLT_STREAM_FORBIDDEN', "This token lacks the '%s' scope needed for %s", 403)
+/** 403 for a missing scope; `requiredScope` feeds the WWW-Authenticate challenge. */
+export function ForbiddenError (scope: string, what: string): Error & { requiredScope: string } {
+  return Object.assign(new ScopeError(scope, what), { requiredScope: scope })
+}
+export const TooManyTicketsError = createError('BOLT_STREAM_TOO_MANY_TICKETS', 'Too many unused stream tickets are outstanding (at most %d per client); use them or let them expire', 429)

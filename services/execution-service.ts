@@ -75,7 +75,7 @@ export class ExecutionService {
    * Validates the operation and records a new execution, `running` when a slot is free, else
    * `queued` (nothing is spawned yet); throws QueueFullError when the queue is full too.
    */
-  async create (spec: OperationSpec, expertMode: boolean): Promise<Execution> {
+  async create (spec: OperationSpec, expertMode: boolean, requestedBy: string | null = null): Promise<Execution> {
     if (this.draining) throw new ShuttingDownError()
     const invocation = buildBoltInvocation(spec, this.options.args)
     this.checkPolicy(spec)
@@ -95,7 +95,8 @@ export class ExecutionService {
       command: expertMode ? invocation.display : null,
       results: [],
       error: null,
-      outputTruncated: false
+      outputTruncated: false,
+      requestedBy
     }
     const execution = { record, invocation }
     if (!admitted) this.waiting.push({ execution, ready: false })

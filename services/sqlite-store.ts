@@ -15,7 +15,7 @@ import { UNFINISHED_STATUSES, type ExecutionEvent, type ExecutionRecord, type Ex
 // The default store: one SQLite file in WAL mode. Events are appended in batches: everything
 // appended within one turn of the event loop (all executions) is one transaction.
 
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 /** The unfinished statuses as an SQL list (fixed words, never user input). */
 const UNFINISHED_SQL = UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', ')
 /** Rows deleted per transaction by the clean-up, so no step blocks the event loop for long. */
@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS executions (
   results TEXT NOT NULL,
   error TEXT,
   output_truncated INTEGER NOT NULL,
-  process_group TEXT
+  process_group TEXT,
+  requested_by TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
 CREATE INDEX IF NOT EXISTS executions_started_at ON executions (started_at);
@@ -70,6 +71,7 @@ interface ExecutionRow {
   error: string | null
   output_truncated: number
   process_group: string | null
+  requested_by: string | null
 }
 
 interface EventRow {
@@ -90,7 +92,8 @@ const COLUMNS: Record<keyof Omit<ExecutionRecord, 'id'>, { column: string, encod
   command: { column: 'command', encode: (v) => v },
   results: { column: 'results', encode: (v) => JSON.stringify(v) },
   error: { column: 'error', encode: (v) => (v === null ? null : JSON.stringify(v)) },
-  outputTruncated: { column: 'output_truncated', encode: (v) => (v === true ? 1 : 0) }
+  outputTruncated: { column: 'output_truncated', encode: (v) => (v === true ? 1 : 0) },
+  requestedBy: { column: 'requested_by', encode: (v) => v }
 }
 
 function toRecord (row: ExecutionRow): ExecutionRecord {
@@ -106,7 +109,8 @@ function toRecord (row: ExecutionRow): ExecutionRecord {
     command: row.command,
     results: JSON.parse(row.results),
     error: row.error === null ? null : JSON.parse(row.error),
-    outputTruncated: row.output_truncated === 1
+    outputTruncated: row.output_truncated === 1,
+    requestedBy: row.requested_by ?? null
   }
 }
 
@@ -171,11 +175,10 @@ export class SqliteStore implements ExecutionStore {
       }
       this.db.exec(SCHEMA)
       const version = this.db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined
-      if (version === undefined) {
-        this.db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION))
-      } else if (Number(version.value) > SCHEMA_VERSION) {
+      if (version !== undefined && Number(version.value) > SCHEMA_VERSION) {
         throw new Error(`its schema version ${version.value} is newer than this service understands (${SCHEMA_VERSION})`)
       }
+      this.migrate(version === undefined ? SCHEMA_VERSION : Number(version.value))
       this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_at', ?)").run(new Date().toISOString())
     } catch (err) {
       throw new StoreOpenError(`DATABASE_PATH ${JSON.stringify(path)} cannot be used: ${(err as Error).message}`)
@@ -183,8 +186,8 @@ export class SqliteStore implements ExecutionStore {
     const db = this.db
     this.statements = {
       insertExecution: db.prepare(`INSERT INTO executions
-        (id, type, targets, action, status, started_at, completed_at, expert_mode, command, results, error, output_truncated)
-        VALUES (@id, @type, @targets, @action, @status, @startedAt, @completedAt, @expertMode, @command, @results, @error, @outputTruncated)`),
+        (id, type, targets, action, status, started_at, completed_at, expert_mode, command, results, error, output_truncated, requested_by)
+        VALUES (@id, @type, @targets, @action, @status, @startedAt, @completedAt, @expertMode, @command, @results, @error, @outputTruncated, @requestedBy)`),
       getExecution: db.prepare('SELECT * FROM executions WHERE id = ?'),
       hasExecution: db.prepare('SELECT 1 FROM executions WHERE id = ?').pluck(),
       lastSeq: db.prepare('SELECT MAX(seq) AS seq FROM events WHERE execution_id = ?').pluck(),
@@ -211,6 +214,18 @@ export class SqliteStore implements ExecutionStore {
     }
   }
 
+  /** Brings a database written by an older version up to this schema, in one transaction. */
+  private migrate (from: number): void {
+    this.db.transaction(() => {
+      const columns = (this.db.prepare('PRAGMA table_info(executions)').all() as Array<{ name: string }>).map((c) => c.name)
+      // Version 2: who started an execution.
+      if (!columns.includes('requested_by')) this.db.exec('ALTER TABLE executions ADD COLUMN requested_by TEXT')
+      if (from !== SCHEMA_VERSION || this.db.prepare("SELECT 1 FROM meta WHERE key = 'schema_version'").get() === undefined) {
+        this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION))
+      }
+    })()
+  }
+
   async create (record: ExecutionRecord): Promise<void> {
     this.statements.insertExecution.run({
       id: record.id,
@@ -224,7 +239,8 @@ export class SqliteStore implements ExecutionStore {
       command: record.command,
       results: JSON.stringify(record.results),
       error: record.error === null ? null : JSON.stringify(record.error),
-      outputTruncated: record.outputTruncated ? 1 : 0
+      outputTruncated: record.outputTruncated ? 1 : 0,
+      requestedBy: record.requestedBy
     })
     this.recent.set(record.id, { events: [], chars: 0 })
   }

@@ -1,4 +1,5 @@
 import { eventFrame } from './event-json.js'
+import { eventFor } from './event-visibility.js'
 import type { ExecutionStore } from './execution-store.js'
 import { isFinished, type ExecutionEvent, type LoggedEventType, type StreamingCallback, type TerminalEventType } from './types.js'
 
@@ -67,6 +68,13 @@ interface Subscriber {
   cursor: number
   live: boolean
   sink: SubscriberSink
+  /** Sees commands and raw output (the `expert` scope); others get the public view. */
+  expert: boolean
+}
+
+export interface SubscribeOptions {
+  /** Whether the reader may see commands and raw output; default true. */
+  expert?: boolean
 }
 
 interface Channel {
@@ -206,7 +214,23 @@ export class StreamManager {
 
   private fanOut (channel: Channel, batch: ExecutionEvent[]): void {
     if (channel.subscribers.size === 0) return
-    let joined: Buffer | undefined
+    // The whole batch, serialised and encoded once per view, the same bytes to every socket.
+    const joined: { full?: Buffer | null, public?: Buffer | null } = {}
+    const whole = (expert: boolean): Buffer | null => {
+      const view = expert ? 'full' : 'public'
+      let bytes = joined[view]
+      if (bytes === undefined) {
+        const frames: string[] = []
+        for (const event of batch) {
+          const seen = eventFor(event, expert)
+          if (seen !== null) frames.push(eventFrame(seen))
+        }
+        bytes = frames.length === 0 ? null : Buffer.from(frames.length === 1 ? frames[0] : frames.join(''), 'utf8')
+        joined[view] = bytes
+      }
+      return bytes
+    }
+    const last = batch[batch.length - 1].seq
     for (const sub of channel.subscribers.values()) {
       if (!sub.live) continue
       if (sub.sink.closed) {
@@ -221,15 +245,15 @@ export class StreamManager {
         continue
       }
       if (sub.cursor < batch[0].seq) {
-        // The common case: the whole batch, serialised and encoded once, the same bytes to every socket.
-        joined ??= Buffer.from(batch.length === 1 ? eventFrame(batch[0]) : batch.map(eventFrame).join(''), 'utf8')
-        if (sub.sink.write(joined)) sub.cursor = batch[batch.length - 1].seq
+        const bytes = whole(sub.expert)
+        if (bytes === null || sub.sink.write(bytes)) sub.cursor = last
         else channel.subscribers.delete(sub.sink)
         continue
       }
       for (const event of batch) {
         if (event.seq <= sub.cursor) continue
-        if (!sub.sink.write(eventFrame(event))) {
+        const seen = eventFor(event, sub.expert)
+        if (seen !== null && !sub.sink.write(eventFrame(seen))) {
           channel.subscribers.delete(sub.sink)
           break
         }
@@ -252,8 +276,8 @@ export class StreamManager {
    * Sends the sink every logged event after `afterSeq`, then live ones. Resolves once the
    * subscriber is live, or has been sent the whole log of a finished execution and ended.
    */
-  async subscribe (id: string, afterSeq: number, sink: SubscriberSink): Promise<void> {
-    const sub: Subscriber = { cursor: afterSeq, live: false, sink }
+  async subscribe (id: string, afterSeq: number, sink: SubscriberSink, options: SubscribeOptions = {}): Promise<void> {
+    const sub: Subscriber = { cursor: afterSeq, live: false, sink, expert: options.expert ?? true }
     const channel = this.channels.get(id)
     channel?.subscribers.set(sink, sub)
     return this.catchUp(id, sub, channel)
@@ -277,7 +301,8 @@ export class StreamManager {
         let pending = ''
         for (const event of events) {
           if (event.seq <= sub.cursor) continue
-          pending += eventFrame(event)
+          const seen = eventFor(event, sub.expert)
+          if (seen !== null) pending += eventFrame(seen)
           sub.cursor = event.seq
           const terminal = event.type === 'complete' || event.type === 'error'
           if (terminal || pending.length >= REPLAY_WRITE_CHARS) {

@@ -43,6 +43,8 @@ export interface ExecutionRecord {
   results: TargetResult[]
   error: ExecutionError | null
   outputTruncated: boolean
+  /** Name of the API token that started it; null in open mode. */
+  requestedBy: string | null
 }
 
 export const EVENT_TYPES = ['command', 'stdout', 'stderr', 'status', 'complete', 'error'] as const

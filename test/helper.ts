@@ -246,6 +246,7 @@ export function makeRecord (id: string, overrides: Partial<ExecutionRecord> = {}
     results: [],
     error: null,
     outputTruncated: false,
+    requestedBy: null,
     ...overrides
   }
 }
