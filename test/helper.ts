@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -33,6 +34,8 @@ export interface BuildOptions {
   standIn?: Record<string, string>
   /** Listen on 127.0.0.1:0 (for real HTTP and SSE clients). */
   listen?: boolean
+  /** Keep the service's log lines (level info) for the test to read. */
+  captureLogs?: boolean
 }
 
 export interface Spawn {
@@ -49,6 +52,12 @@ export interface TestApp {
   url: string
   /** Bolt runs the stand-in has seen (version probes left out). */
   spawns: () => Spawn[]
+  /** Every route the app registered (HEAD twins included). */
+  routes: () => Array<{ method: string, url: string }>
+  /** The service's log lines so far, parsed (with `captureLogs`). */
+  logs: () => Array<Record<string, any>>
+  /** The same, as the raw text written. */
+  logText: () => string
 }
 
 export function testConfig (dir: string, env: Record<string, string> = {}): Config {
@@ -77,7 +86,15 @@ export async function build (t: Teardown, options: BuildOptions = {}): Promise<T
   const saved = STAND_IN_KNOBS.map((k) => [k, process.env[k]] as const)
   for (const k of STAND_IN_KNOBS) delete process.env[k]
   Object.assign(process.env, knobs)
-  const fastify = Fastify(serverOptions(config))
+  const lines: string[] = []
+  const base = serverOptions(config)
+  const fastify = Fastify(options.captureLogs === true
+    ? { ...base, logger: { ...(base.logger as object), level: 'info', stream: { write: (line: string) => { lines.push(line) } } } }
+    : base)
+  const routes: Array<{ method: string, url: string }> = []
+  fastify.addHook('onRoute', (r) => {
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method, url: r.url })
+  })
   try {
     await fastify.register(app, { config })
     await fastify.ready()
@@ -97,7 +114,18 @@ export async function build (t: Teardown, options: BuildOptions = {}): Promise<T
   }
   const spawns = (): Spawn[] => readFileSync(spawnLog, 'utf8').split('\n').filter((l) => l.length > 0)
     .map((l) => JSON.parse(l) as Spawn).filter((s) => !s.argv.includes('--version'))
-  return { app: fastify, config, url, spawns }
+  return { app: fastify, config, url, spawns, routes: () => [...routes], logs: () => lines.map((l) => JSON.parse(l)), logText: () => lines.join('') }
+}
+
+/** API tokens for tests: each name gets a random token; `env` is the AUTH_TOKENS value. */
+export function makeTokens (scopes: Record<string, string[]>): { env: string, token: Record<string, string>, auth: (name: string) => Record<string, string> } {
+  const token: Record<string, string> = {}
+  const entries: string[] = []
+  for (const [name, list] of Object.entries(scopes)) {
+    token[name] = randomBytes(24).toString('base64url')
+    entries.push(`${name} ${list.join(',')} ${createHash('sha256').update(token[name]).digest('hex')}`)
+  }
+  return { env: entries.join(';'), token, auth: (name) => ({ authorization: `Bearer ${token[name]}` }) }
 }
 
 export interface SseEvent {
@@ -178,14 +206,14 @@ export function openStream (url: string, headers: Record<string, string> = {}): 
 }
 
 /** POSTs JSON over real HTTP. */
-export async function postJson (url: string, body: unknown): Promise<{ status: number, headers: Headers, json: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+export async function postJson (url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number, headers: Headers, json: any }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
   const text = await res.text()
   return { status: res.status, headers: res.headers, json: text.length > 0 ? JSON.parse(text) : null }
 }
 
-export async function getJson (url: string): Promise<{ status: number, json: any }> {
-  const res = await fetch(url)
+export async function getJson (url: string, headers: Record<string, string> = {}): Promise<{ status: number, json: any }> {
+  const res = await fetch(url, { headers })
   const text = await res.text()
   return { status: res.status, json: text.length > 0 ? JSON.parse(text) : null }
 }
