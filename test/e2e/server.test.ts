@@ -6,15 +6,21 @@ import { groupHasLiveProcess } from '../../services/process-group.js'
 import { ROOT, STAND_IN, getJson, openStream, postJson, startServer, tempDir, until } from '../helper.js'
 
 t.test('a bad setting stops start-up with a message naming it, not a stack trace', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    cwd: ROOT, env: { PATH: process.env.PATH, PORT: 'abc' }, stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const code = await new Promise((resolve) => child.once('exit', resolve))
-  t.equal(code, 1)
-  t.match(stderr, /PORT must be a whole number from 0 to 65535 \(got "abc"\)/)
-  t.notMatch(stderr, /\n\s+at /, 'no stack trace')
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'abc' }, /PORT must be a whole number from 0 to 65535 \(got "abc"\)/],
+    [{ AUTH_TOKENS_FILE: '/nonexistent/tokens' }, /AUTH_TOKENS_FILE "\/nonexistent\/tokens" cannot be read: ENOENT/]
+  ]
+  for (const [env, message] of cases) {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+      cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const code = await new Promise((resolve) => child.once('exit', resolve))
+    t.equal(code, 1)
+    t.match(stderr, message)
+    t.notMatch(stderr, /\n\s+at /, 'no stack trace')
+  }
 })
 
 t.test('SIGTERM: ready fails at once, reads go on, runs finish or are cancelled, no Bolt survives', async (t) => {

@@ -128,3 +128,33 @@ t.test('the first bad setting is named, not a later one', async (t) => {
   t.match(String(err?.message), /PORT/)
   t.notMatch(String(err?.message), /LOG_LEVEL/)
 })
+
+t.test('API tokens from AUTH_TOKENS and AUTH_TOKENS_FILE', async (t) => {
+  const hash = 'ab'.repeat(32)
+  const file = join(cwd, 'tokens.txt')
+  writeFileSync(file, `# who may do what\nalice read,execute,expert ${hash}\n`)
+  const both = loadConfig({ AUTH_TOKENS: `ci read,execute ${'cd'.repeat(32)};viewer read ${'ef'.repeat(32)}`, AUTH_TOKENS_FILE: file }, cwd)
+  t.same(both.authTokens.map((e) => e.name), ['ci', 'viewer', 'alice'])
+  t.same(both.authSources, ['AUTH_TOKENS', `AUTH_TOKENS_FILE (${file})`])
+  t.same(loadConfig({}, cwd).authTokens, [], 'none: open mode')
+  t.equal(loadConfig({}, cwd).streamTicketTtlMs, 30_000)
+
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ AUTH_TOKENS_FILE: join(cwd, 'missing.txt') }, /AUTH_TOKENS_FILE ".*missing\.txt" cannot be read: ENOENT/],
+    [{ AUTH_TOKENS_FILE: cwd }, /AUTH_TOKENS_FILE .* cannot be read: EISDIR/],
+    [{ AUTH_TOKENS: 'alice read' }, /AUTH_TOKENS entry 1 must be/],
+    [{ AUTH_TOKENS: '# only a comment' }, /AUTH_TOKENS is set but has no token entries/],
+    [{ AUTH_TOKENS: `alice admin ${hash}` }, /unknown scope "admin"/],
+    [{ AUTH_TOKENS: `alice read ${'cd'.repeat(32)}`, AUTH_TOKENS_FILE: file }, /the token name "alice" is used twice/],
+    [{ STREAM_TICKET_TTL_MS: '500' }, /STREAM_TICKET_TTL_MS must be a whole number from 1000 to 300000/]
+  ]
+  for (const [env, message] of cases) {
+    const err = failure(env)
+    t.equal(err?.code, 'BOLT_STREAM_INVALID_CONFIG', JSON.stringify(env).slice(0, 60))
+    t.match(err?.message, message)
+    t.notMatch(String(err?.message), new RegExp(hash), 'no hash echoed')
+  }
+  const empty = join(cwd, 'empty.txt')
+  writeFileSync(empty, '# nobody yet\n')
+  t.match(failure({ AUTH_TOKENS_FILE: empty })?.message, /has no token entries/, 'a file without tokens would open the API: refused')
+})

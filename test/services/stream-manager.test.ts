@@ -304,3 +304,39 @@ t.test('a subscriber that does not drain within the stall timeout is dropped', a
   t.equal(manager.stats().liveSubscribers, 0)
   await manager.terminate('q', 'complete', {})
 })
+
+t.test('subscribers without expert get the public view, live and from the store, with the same ids', async (t) => {
+  const store = new SlowStore(3)
+  const manager = new StreamManager(store, { replayPageSize: 7 })
+  await store.create(record('v'))
+  manager.open('v')
+  const expert = new TestSink()
+  const reader = new TestSink()
+  await manager.subscribe('v', 0, expert)
+  await manager.subscribe('v', 0, reader, { expert: false })
+  const cb = manager.callbacksFor('v')
+  cb.onCommand?.('bolt command run secret-command')
+  manager.append('v', 'status', { status: 'running' })
+  for (let i = 0; i < 40; i++) {
+    cb.onStdout?.(`secret-out ${i}\n`, 'a')
+    if (i % 10 === 0) manager.append('v', 'status', { status: 'running', note: i })
+    if (i % 7 === 0) await sleep(2)
+  }
+  // A reader joining late catches up from the store, then goes live.
+  const lateReader = new TestSink()
+  const joining = manager.subscribe('v', 0, lateReader, { expert: false })
+  cb.onStderr?.('secret-err\n', 'a')
+  await joining
+  await manager.terminate('v', 'complete', { status: 'success', results: [{ target: 'a', status: 'success', exitCode: 0, stdout: 'secret-out' }] })
+  const all = await store.readEvents('v', 0, 1000)
+  const visible = all.filter((e) => !['command', 'stdout', 'stderr'].includes(e.type)).map((e) => e.seq)
+  t.same(expert.seqs(), all.map((e) => e.seq), 'an expert gets every event')
+  t.same(reader.seqs(), visible, 'a reader gets the visible events, in order, once')
+  t.same(lateReader.seqs(), visible, 'so does a late reader catching up from the store')
+  for (const sink of [reader, lateReader]) {
+    t.notMatch(sink.frames.join(''), /secret/, 'no command, output or raw results')
+    t.match(sink.frames.join(''), /"exitCode":0/, 'the results without their output')
+    t.ok(sink.ended)
+  }
+  t.match(expert.frames.join(''), /secret-command/)
+})
