@@ -34,6 +34,8 @@ export interface ClientConfig {
   /** Replay mode: how many times each stream is replayed, sequentially. */
   repeats?: number
   timeoutMs: number
+  /** Sent with every request (the API token). */
+  headers?: Record<string, string>
 }
 
 export interface Summary { count: number, p50: number, p90: number, p99: number, max: number }
@@ -283,7 +285,7 @@ function open (url: string, reconnect = false): Promise<Conn> {
 }
 
 function attach (c: Conn, onResponse: () => void): void {
-  const headers: Record<string, string> = { accept: 'text/event-stream' }
+  const headers: Record<string, string> = { ...extraHeaders, accept: 'text/event-stream' }
   if (c.lastId > 0) headers['last-event-id'] = String(c.lastId)
   let ended = false
   const finish = (): void => {
@@ -325,8 +327,12 @@ function out (obj: unknown): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Sent with every request (set from the config at start). */
+let extraHeaders: Record<string, string> = {}
+
 async function main (): Promise<void> {
   const config = JSON.parse(process.argv[2]) as ClientConfig
+  extraHeaders = config.headers ?? {}
   const cpu0 = process.cpuUsage()
   let timedOut = false
   const deadline = setTimeout(() => { timedOut = true; report() }, config.timeoutMs)
@@ -402,7 +408,7 @@ async function main (): Promise<void> {
     streams = []
     for (const body of config.start.bodies) {
       const res = await fetch(config.base + config.start.path, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
+        method: 'POST', headers: { ...config.headers, 'content-type': 'application/json' }, body: JSON.stringify(body)
       })
       const answer = await res.json() as { executionId?: string, streamUrl?: string }
       if (res.status !== 202 || answer.streamUrl === undefined) throw new Error(`start failed: ${res.status} ${JSON.stringify(answer)}`)

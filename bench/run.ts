@@ -15,8 +15,9 @@
 //   BENCH_OUT=file     writes the results to bench/results/<file> instead of latest.json
 //   BENCH_KEEP_TMP=1   keeps the temporary directory with the processes' logs
 //   BENCH_STORE=memory sets the service's STORE (default: the service's own default)
+//   BENCH_AUTH=off     runs the service in open mode (default: an API token on every request)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus, release, tmpdir, totalmem } from 'node:os'
@@ -37,6 +38,10 @@ const TOKEN = `bsbench-${process.pid}-${randomBytes(4).toString('hex')}`
 const PROFILE = process.env.BENCH_CPU_PROF === '1'
 /** Results file under bench/results (BENCH_OUT=memory-store.json keeps a comparison run apart). */
 const OUT_FILE = process.env.BENCH_OUT ?? 'latest.json'
+/** The service runs with API tokens, as deployed: every load request carries one. */
+const AUTH = process.env.BENCH_AUTH !== 'off'
+const API_TOKEN = randomBytes(24).toString('base64url')
+const AUTH_HEADERS: Record<string, string> = AUTH ? { authorization: `Bearer ${API_TOKEN}` } : {}
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim().toUpperCase()).filter((s) => s !== '')
 const RUN_LIMIT_MS = 295_000
 
@@ -199,6 +204,7 @@ async function startService (name: string, env: Record<string, string> = {}, pro
     SHUTDOWN_GRACE_MS: '0',
     BOLT_KILL_GRACE_MS: '500',
     BENCH_ELD_FILE: eldFile,
+    ...(AUTH ? { AUTH_TOKENS: `bench read,execute,expert ${createHash('sha256').update(API_TOKEN).digest('hex')}` } : {}),
     ...env
   }, false)
   const base = `http://127.0.0.1:${port}`
@@ -264,7 +270,7 @@ interface ClientHooks {
 }
 
 function runClient (name: string, config: ClientConfig, hooks: ClientHooks = {}): Promise<ClientResult> {
-  const proc = launch(name, ['--import', 'tsx', join(BENCH, 'load-client.ts'), JSON.stringify(config)], process.env, true)
+  const proc = launch(name, ['--import', 'tsx', join(BENCH, 'load-client.ts'), JSON.stringify({ ...config, headers: AUTH_HEADERS })], process.env, true)
   return new Promise((resolve, reject) => {
     let result: ClientResult | undefined
     let hookError: unknown
@@ -314,12 +320,12 @@ function startSpec (server: Server, bodies: Array<{ targets: string[], args: str
 }
 
 async function getJson (url: string): Promise<any> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) })
+  const res = await fetch(url, { headers: AUTH_HEADERS, signal: AbortSignal.timeout(5000) })
   return res.json()
 }
 
 async function postJson (url: string, body: unknown): Promise<any> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) })
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTH_HEADERS }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) })
   const json = await res.json()
   if (res.status !== 202) throw new Error(`POST ${url}: ${res.status} ${JSON.stringify(json)}`)
   return json
@@ -833,7 +839,7 @@ async function main (): Promise<void> {
   const totalS = Math.round((performance.now() - t0) / 100) / 10
   const report = {
     machine,
-    settings: { P1, P2, P3, P4, P5, flushIntervalMs: FLUSH_MS },
+    settings: { P1, P2, P3, P4, P5, flushIntervalMs: FLUSH_MS, auth: AUTH, store: process.env.BENCH_STORE ?? 'sqlite' },
     scenarioSeconds: timings,
     totalSeconds: totalS,
     results,
