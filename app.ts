@@ -75,6 +75,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     // Per token when one is given (a valid one), else per address; runs before authentication,
     // so failed attempts count against the address.
     keyGenerator: (request) => {
+      // Only POSTs are counted (allowList): other requests need no key.
+      if (request.method !== 'POST') return ''
       const result = fastify.auth.authenticate(request.headers.authorization)
       return clientKey(request, result.ok ? result.principal : null)
     },
