@@ -103,8 +103,19 @@ export function buildBoltInvocation (spec: OperationSpec, options: BoltArgsOptio
 }
 
 const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential/i
-// `--password=x`, `--sudo-password x`, `-p x` style arguments inside a command string.
-const SECRET_OPTION = /((?:^|\s)(?:--?[\w-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key)[\w-]*)(?:=|\s+))('[^']*'|"[^"]*"|\S+)/gi
+/** A secret value as written in a shell command: quoted, or up to the next blank. */
+const VALUE = String.raw`('[^']*'|"[^"]*"|[^\s'"]+)`
+// Secrets inside a command string, each kept up to and including its marker:
+const SECRET_PATTERNS = [
+  // `--password=x`, `--sudo-password x`, `--api-key 'x'`;
+  new RegExp(String.raw`((?:^|\s)--?[\w-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key)[\w-]*(?:=|\s+))` + VALUE, 'gi'),
+  // `MYSQL_PWD=x mysql`, `export GITHUB_TOKEN=x` (shell assignments to secret-named variables);
+  new RegExp(String.raw`((?:^|[\s;&|(])\w*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api_?key)\w*=)` + VALUE, 'gi'),
+  // `https://user:x@host` (a URL's password);
+  /([a-z][a-z0-9+.-]*:\/\/[^\s:/@'"]*:)([^\s@/'"]+)(?=@)/gi,
+  // `-H "Authorization: Bearer x"`.
+  /(authorization:\s*(?:[a-z]+\s+)?)([^\s'"]+)/gi
+]
 
 function hasNonFinite (value: unknown): boolean {
   if (typeof value === 'number') return !Number.isFinite(value)
@@ -121,7 +132,9 @@ function redactParams (value: unknown): unknown {
 }
 
 export function redactCommand (text: string): string {
-  return text.replace(SECRET_OPTION, '$1[REDACTED]')
+  let shown = text
+  for (const pattern of SECRET_PATTERNS) shown = shown.replace(pattern, '$1[REDACTED]')
+  return shown
 }
 
 function shellQuote (arg: string): string {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildBoltInvocation, type BoltArgsOptions, type OperationSpec } from '../../services/bolt-args.js'
+import { buildBoltInvocation, redactCommand, type BoltArgsOptions, type OperationSpec } from '../../services/bolt-args.js'
 import {
   MAX_COMMAND_LENGTH, MAX_TAGS, MAX_TARGETS, isValidCommand, isValidTarget
 } from '../../services/validation.js'
@@ -213,7 +213,13 @@ t.test('display redacts secrets in commands', async (t) => {
     'sudo-tool --sudo-password hunter2 run',
     'login --password="hunter2"',
     "cli --api-key='hunter2' list",
-    'deploy --token=hunter2'
+    'deploy --token=hunter2',
+    'MYSQL_PWD=hunter2 mysql -e status',
+    'export GITHUB_TOKEN="hunter2"; gh api user',
+    '(DB_PASSWORD=hunter2 ./migrate)',
+    'git clone https://deploy:hunter2@git.example/repo.git',
+    "curl -H 'Authorization: Bearer hunter2' https://api.example/",
+    'curl -H "authorization: hunter2" https://api.example/'
   ]
   for (const command of cases) {
     const inv = buildBoltInvocation({ type: 'command', targets: ['web1'], command }, OPTIONS)
@@ -224,6 +230,9 @@ t.test('display redacts secrets in commands', async (t) => {
   const plain = buildBoltInvocation({ type: 'command', targets: ['web1'], command: 'echo passwd-check done' }, OPTIONS)
   t.notMatch(plain.display, /REDACTED/, 'no option, nothing redacted')
   t.match(plain.display, /passwd-check done/)
+  for (const command of ['echo password check', 'cd $PWD && ls', 'git clone https://git.example/repo.git', 'echo http://a:b', 'A=1 ./run']) {
+    t.equal(redactCommand(command), command, `nothing to redact in ${command}`)
+  }
 })
 
 t.test('display redacts secret task params, args keep them', async (t) => {
