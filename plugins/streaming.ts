@@ -31,6 +31,11 @@ export class SseSink implements SubscriberSink {
     return true
   }
 
+  /** Bytes written to this connection that the client has not taken yet (held by the process). */
+  get bufferedBytes (): number {
+    return this.closed ? 0 : this.reply.raw.writableLength
+  }
+
   backlogged (): boolean {
     return this.reply.raw.writableLength > this.maxBufferedBytes
   }
@@ -139,6 +144,18 @@ export class SseConnections {
 
   get size (): number {
     return this.open.size
+  }
+
+  /** Unsent bytes held for all open streams, and for the one holding most. */
+  buffered (): { total: number, max: number } {
+    let total = 0
+    let max = 0
+    for (const s of this.open) {
+      const bytes = s.bufferedBytes
+      total += bytes
+      if (bytes > max) max = bytes
+    }
+    return { total, max }
   }
 
   /** Ends every stream (shutdown); clients reconnect elsewhere with their last id. */

@@ -110,18 +110,23 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
           queuedExecutions: Type.Integer({ description: 'Executions waiting for a free slot' }),
           subscribers: Type.Integer({ description: 'Open SSE connections' }),
           liveChannels: Type.Integer({ description: 'Executions with a live event channel' }),
-          liveSubscribers: Type.Integer({ description: 'Subscribers attached to live channels' })
+          liveSubscribers: Type.Integer({ description: 'Subscribers attached to live channels' }),
+          bufferedBytes: Type.Integer({ description: 'Bytes written to open streams that their clients have not read yet' }),
+          maxBufferedBytes: Type.Integer({ description: 'The same, for the stream holding most' })
         })
       }
     }
   }, async () => {
     const { liveExecutions, liveSubscribers } = streaming.stats()
+    const buffered = sseConnections.buffered()
     return {
       activeExecutions: fastify.executions.runningCount,
       queuedExecutions: fastify.executions.queuedCount,
       subscribers: sseConnections.size,
       liveChannels: liveExecutions,
-      liveSubscribers
+      liveSubscribers,
+      bufferedBytes: buffered.total,
+      maxBufferedBytes: buffered.max
     }
   })
 }

@@ -248,5 +248,5 @@ t.test('client disconnects leak nothing', async (t) => {
   t.equal(ctx.app.streaming.stats().liveSubscribers, 0)
   await finished(ctx, id)
   const stats = (await getJson(`${ctx.url}/api/streaming/stats`)).json
-  t.same(stats, { activeExecutions: 0, queuedExecutions: 0, subscribers: 0, liveChannels: 0, liveSubscribers: 0 })
+  t.same(stats, { activeExecutions: 0, queuedExecutions: 0, subscribers: 0, liveChannels: 0, liveSubscribers: 0, bufferedBytes: 0, maxBufferedBytes: 0 })
 })
