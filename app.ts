@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit'
 import { fastifySSE } from '@fastify/sse'
 import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import authPlugin, { clientKey, redactUrl } from './plugins/auth.js'
+import authPlugin, { authenticateRequest, clientKey, redactUrl } from './plugins/auth.js'
 import boltPlugin from './plugins/bolt.js'
 import configPlugin from './plugins/config.js'
 import errorHandler, { errorBody } from './plugins/error-handler.js'
@@ -77,7 +77,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     keyGenerator: (request) => {
       // Only POSTs are counted (allowList): other requests need no key.
       if (request.method !== 'POST') return ''
-      const result = fastify.auth.authenticate(request.headers.authorization)
+      const result = authenticateRequest(fastify.auth, request)
       return clientKey(request, result.ok ? result.principal : null)
     },
     timeWindow: opts.config.rateLimitWindowMs,

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { Authenticator, principalOf, type Principal, type Scope } from '../services/auth.js'
+import { Authenticator, principalOf, type Authentication, type Principal, type Scope } from '../services/auth.js'
 import { ForbiddenError, InvalidTicketError, InvalidTokenError, TokenInUrlError, UnauthorizedError } from '../services/errors.js'
 import { MemoryTicketStore, type TicketStore } from '../services/stream-tickets.js'
 
@@ -51,6 +51,21 @@ export function clientKey (request: FastifyRequest, principal: Principal | null 
   return principal?.name != null ? `token:${principal.name}` : `address:${request.ip}`
 }
 
+const authentications = new WeakMap<FastifyRequest, Authentication>()
+
+/**
+ * The request's `Authorization` header checked against the tokens, once per request: the rate
+ * limiter (which runs first, to key POSTs) and the auth hook share the result.
+ */
+export function authenticateRequest (authenticator: Authenticator, request: FastifyRequest): Authentication {
+  let result = authentications.get(request)
+  if (result === undefined) {
+    result = authenticator.authenticate(request.headers.authorization)
+    authentications.set(request, result)
+  }
+  return result
+}
+
 /** Throws 403 unless the request's principal has `scope`. */
 export function requireScope (request: FastifyRequest, scope: Scope, what: string): void {
   if (request.principal?.scopes.has(scope) !== true) throw ForbiddenError(scope, what)
@@ -93,7 +108,7 @@ export default fp(async function auth (fastify) {
       }
       principal = principalOf(redeemed.grant.name, redeemed.grant.scopes)
     } else {
-      const result = authenticator.authenticate(header)
+      const result = authenticateRequest(authenticator, request)
       if (!result.ok) {
         if (result.reason === 'missing') throw new UnauthorizedError()
         throw new InvalidTokenError(result.reason === 'malformed'
