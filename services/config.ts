@@ -30,7 +30,7 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_MAX: Int(120, 1, 1_000_000, 'POST requests a client may make per RATE_LIMIT_WINDOW_MS'),
   RATE_LIMIT_WINDOW_MS: Int(60_000, 1000, 86_400_000, 'Window of RATE_LIMIT_MAX'),
   MAX_STREAMS: Int(10_000, 1, 1_000_000, 'Open SSE streams in all'),
-  MAX_STREAMS_PER_CLIENT: Int(20, 1, 100_000, 'Open SSE streams per client (its address, as TRUST_PROXY allows)'),
+  MAX_STREAMS_PER_CLIENT: Int(20, 1, 100_000, 'Open SSE streams per client (its token name; in open mode its address, as TRUST_PROXY allows)'),
   TRUST_PROXY: Type.String({ default: '', description: 'Proxies whose X-Forwarded-For is believed: true (any), or addresses/CIDRs, comma-separated; empty = none' }),
   STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'Unsent bytes held for one subscriber; beyond, it catches up from the store'),
   STREAM_STALL_TIMEOUT_MS: Int(10_000, 100, 600_000, 'How long a backlogged subscriber may take to drain before it is disconnected'),

@@ -37,6 +37,19 @@ t.test('defaults', async (t) => {
   t.strictSame(c.corsOrigins, [], 'no CORS origins')
   t.equal(c.boltKillGraceMs, 5000)
   t.equal(c.retentionMaxExecutions, 10000)
+  // The limits of the Security section.
+  t.equal(c.maxConcurrentExecutions, 10)
+  t.equal(c.maxQueuedExecutions, 100)
+  t.equal(c.maxStreams, 10_000)
+  t.equal(c.maxStreamsPerClient, 20)
+  t.equal(c.streamMaxBufferedBytes, 1_048_576)
+  t.equal(c.streamStallTimeoutMs, 10_000)
+  t.equal(c.rateLimitMax, 120)
+  t.equal(c.rateLimitWindowMs, 60_000)
+  t.equal(c.streamTicketTtlMs, 30_000)
+  t.equal(c.commandAllowlist, null)
+  t.equal(c.taskAllowlist, null)
+  t.strictSame(c.authTokens, [], 'open mode')
 
   const d = configDefaults()
   t.equal(d.PORT, 3000)
@@ -106,7 +119,16 @@ t.test('bad values throw an error naming the setting', async (t) => {
     ['STREAM_FLUSH_INTERVAL_MS', '0'],
     ['MAX_OUTPUT_BYTES', '12kb'],
     ['PUPPET_AGENT_COMMAND', '--noop'],
-    ['PUPPET_AGENT_COMMAND', 'puppet agent\nrm -rf /']
+    ['PUPPET_AGENT_COMMAND', 'puppet agent\nrm -rf /'],
+    ['MAX_CONCURRENT_EXECUTIONS', '0'],
+    ['MAX_QUEUED_EXECUTIONS', '-1'],
+    ['MAX_STREAMS', 'lots'],
+    ['MAX_STREAMS_PER_CLIENT', '0'],
+    ['STREAM_MAX_BUFFERED_BYTES', '1024'],
+    ['STREAM_STALL_TIMEOUT_MS', '1.5'],
+    ['RATE_LIMIT_MAX', '0'],
+    ['RATE_LIMIT_WINDOW_MS', '10'],
+    ['TRUST_PROXY', 'proxy.example']
   ]
   for (const [name, value] of cases) {
     const err = failure({ [name]: value })
