@@ -65,14 +65,17 @@ export function bufferOutput (
     }
     if (entry.chunks.length === 0) waiting.push(entry)
     entry.chunks.push(chunk)
-    if (entry.timer === null) {
-      const e = entry
-      const delay = Math.max(0, e.lastFlush + intervalMs - timers.now())
-      e.timer = timers.setTimeout(() => {
-        e.timer = null
-        deliver(e)
-      }, delay)
-    }
+    if (entry.timer === null) arm(entry)
+  }
+
+  const arm = (entry: Pending): void => {
+    entry.timer = timers.setTimeout(() => {
+      // Node times a timer from the loop's cached clock, so after a busy turn it can fire a
+      // few ms early: wait out the rest of the window rather than flush inside it.
+      if (entry.lastFlush + intervalMs > timers.now()) return arm(entry)
+      entry.timer = null
+      deliver(entry)
+    }, Math.max(0, entry.lastFlush + intervalMs - timers.now()))
   }
 
   const flush = (): void => {

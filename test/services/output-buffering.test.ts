@@ -263,3 +263,22 @@ t.test('the text delivered per key equals the input exactly', async (t) => {
   }
   t.equal(clock.countTimers(), 0)
 })
+
+t.test('a timer that fires early (as Node\'s may after a busy turn) does not flush inside the window', async (t) => {
+  const clock = FakeTimers.createClock()
+  // Node schedules from the loop's cached time: model a timer that fires 3 ms before it is due.
+  const timers: TimerApi = {
+    setTimeout: (fn, ms) => clock.setTimeout(fn, Math.max(0, ms - 3)),
+    clearTimeout: (h) => clock.clearTimeout(h as Parameters<typeof clock.clearTimeout>[0]),
+    now: () => clock.now
+  }
+  const at: number[] = []
+  const buffered = bufferOutput({ onStdout: () => at.push(clock.now) }, INTERVAL, timers)
+  clock.tick(1000)
+  buffered.onStdout?.('a', 'web1')
+  clock.tick(1)
+  buffered.onStdout?.('b', 'web1')
+  clock.tick(200)
+  t.equal(at.length, 2, 'both delivered')
+  t.ok(at[1] - at[0] >= INTERVAL, `the second came ${at[1] - at[0]} ms after the first`)
+})
