@@ -1,7 +1,7 @@
 import fastifyCors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import { fastifySSE } from '@fastify/sse'
-import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import authPlugin, { authenticateRequest, clientKey, redactUrl } from './plugins/auth.js'
 import boltPlugin from './plugins/bolt.js'
@@ -70,18 +70,18 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   }
   // POSTs start and cancel executions: each client gets so many per window. Reads and streams
   // have their own bounds (MAX_STREAMS_PER_CLIENT).
+  const uncounted = (request: FastifyRequest): boolean => request.method !== 'POST'
   await fastify.register(rateLimit, {
     max: opts.config.rateLimitMax,
     // Per token when one is given (a valid one), else per address; runs before authentication,
     // so failed attempts count against the address.
     keyGenerator: (request) => {
-      // Only POSTs are counted (allowList): other requests need no key.
-      if (request.method !== 'POST') return ''
+      if (uncounted(request)) return ''
       const result = authenticateRequest(fastify.auth, request)
       return clientKey(request, result.ok ? result.principal : null)
     },
     timeWindow: opts.config.rateLimitWindowMs,
-    allowList: (request) => request.method !== 'POST',
+    allowList: uncounted,
     errorResponseBuilder: (_request, context) => Object.assign(
       new Error(`Too many requests: at most ${context.max} per ${Math.round(opts.config.rateLimitWindowMs / 1000)} s; retry in ${context.after}`),
       { statusCode: 429, code: 'BOLT_STREAM_RATE_LIMITED' })

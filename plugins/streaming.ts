@@ -37,7 +37,7 @@ export class SseSink implements SubscriberSink {
   }
 
   backlogged (): boolean {
-    return this.reply.raw.writableLength > this.maxBufferedBytes
+    return this.bufferedBytes > this.maxBufferedBytes
   }
 
   drained (timeoutMs: number): Promise<boolean> {

@@ -69,13 +69,14 @@ export function bufferOutput (
   }
 
   const arm = (entry: Pending): void => {
+    const due = entry.lastFlush + intervalMs
     entry.timer = timers.setTimeout(() => {
       // Node times a timer from the loop's cached clock, so after a busy turn it can fire a
       // few ms early: wait out the rest of the window rather than flush inside it.
-      if (entry.lastFlush + intervalMs > timers.now()) return arm(entry)
+      if (timers.now() < due) return arm(entry)
       entry.timer = null
       deliver(entry)
-    }, Math.max(0, entry.lastFlush + intervalMs - timers.now()))
+    }, Math.max(0, due - timers.now()))
   }
 
   const flush = (): void => {

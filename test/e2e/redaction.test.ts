@@ -24,13 +24,15 @@ t.test('passwords, tokens and tickets stay out of logs, events, records and the 
   t.equal(started.status, 202)
   const task = await postJson(`${ctx.url}/api/tasks`, { targets: ['web1'], task: 'demo::info', params: { password: secret, nested: { api_key: secret }, user: 'alice' }, expertMode: true }, auth)
   t.equal(task.status, 202)
+  const commandId = started.json.executionId as string
+  const taskId = task.json.executionId as string
 
   // One follower with the header, one with a ticket (EventSource's way).
-  const ticket = (await postJson(`${ctx.url}/api/executions/${started.json.executionId as string}/stream-ticket`, {}, auth)).json.ticket as string
+  const ticket = (await postJson(`${ctx.url}/api/executions/${commandId}/stream-ticket`, {}, auth)).json.ticket as string
   const streams = await Promise.all([
-    openStream(`${ctx.url}/api/executions/${started.json.executionId as string}/stream`, auth),
-    openStream(`${ctx.url}/api/executions/${started.json.executionId as string}/stream?ticket=${ticket}`),
-    openStream(`${ctx.url}/api/executions/${task.json.executionId as string}/stream`, auth)
+    openStream(`${ctx.url}/api/executions/${commandId}/stream`, auth),
+    openStream(`${ctx.url}/api/executions/${commandId}/stream?ticket=${ticket}`),
+    openStream(`${ctx.url}/api/executions/${taskId}/stream`, auth)
   ])
   await Promise.all(streams.map((s) => s.ended))
   for (const s of streams) t.equal(s.events.at(-1)?.event, 'complete')
@@ -45,8 +47,8 @@ t.test('passwords, tokens and tickets stay out of logs, events, records and the 
 
   const answers = [JSON.stringify(streams.map((s) => s.events))]
   for (const path of [
-    `/api/executions/${started.json.executionId as string}`, `/api/executions/${task.json.executionId as string}`, '/api/executions',
-    `/api/executions/${started.json.executionId as string}/events?limit=1000`, `/api/executions/${task.json.executionId as string}/events?limit=1000`
+    `/api/executions/${commandId}`, `/api/executions/${taskId}`, '/api/executions',
+    `/api/executions/${commandId}/events?limit=1000`, `/api/executions/${taskId}/events?limit=1000`
   ]) {
     const res = await fetch(ctx.url + path, { headers: auth })
     t.equal(res.status, 200, path)
@@ -70,7 +72,7 @@ t.test('passwords, tokens and tickets stay out of logs, events, records and the 
   // Every byte SQLite keeps (the WAL is checkpointed into the file on close; read what exists).
   const files = [ctx.config.databasePath, `${ctx.config.databasePath}-wal`].filter((f) => existsSync(f))
   const stored = files.map((f) => readFileSync(f).toString('latin1')).join('')
-  t.ok(stored.includes('[REDACTED]') && stored.includes(started.json.executionId), 'the database holds the redacted records')
+  t.ok(stored.includes('[REDACTED]') && stored.includes(commandId), 'the database holds the redacted records')
   t.notOk(stored.includes(secret), 'the database never holds the secret')
   t.notOk(stored.includes(tokens.token.ops) || stored.includes(ticket), 'nor the token or the ticket')
 })
