@@ -198,7 +198,9 @@ export class BoltRunner {
             if (closed) finish()
           })
         }, this.options.killGraceMs)
-        killTimer.unref()
+        // Not unref()ed: once SIGTERM is sent, the SIGKILL must follow even if nothing else keeps
+        // the process alive (a group that outlived SIGTERM would otherwise outlive us); it holds
+        // the process for killGraceMs at most.
       }
 
       const onAbort = (): void => {

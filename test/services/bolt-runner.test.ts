@@ -1,10 +1,13 @@
+import { spawn } from 'node:child_process'
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildBoltInvocation, type OperationSpec } from '../../services/bolt-args.js'
 import { BoltRunner, boltEnvironment, type RunRequest } from '../../services/bolt-runner.js'
 import { groupHasLiveProcess } from '../../services/process-group.js'
-import { STAND_IN, tempDir } from '../helper.js'
+import { ROOT, STAND_IN, tempDir } from '../helper.js'
+
+const LONE_RUNNER = join(ROOT, 'test/fixtures/lone-runner.ts')
 
 const quiet = { debug: () => {}, warn: () => {} }
 
@@ -173,4 +176,22 @@ t.test('version: a bare version is accepted; anything else is not Bolt', async (
   chmodSync(other, 0o755)
   await t.rejects(runner(other).version(), /does not look like Puppet Bolt/)
   await t.rejects(runner('/nonexistent/bolt').version(), /not found/)
+})
+
+t.test('a cancelled run follows up with SIGKILL even when nothing else keeps the process alive', async (t) => {
+  const dir = tempDir(t)
+  // Bolt dies of SIGTERM, but what it started ignores it and lives on in the group.
+  const child = spawn(process.execPath, ['--import', 'tsx', LONE_RUNNER, STAND_IN, dir, "trap '' TERM; echo ready; sleep 5"], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)))
+  const line = stdout.trim().split('\n').pop() ?? ''
+  t.equal(code, 0, `the process waited for the run to end (exit ${code}; ${stderr.slice(0, 300)})`)
+  const result = JSON.parse(line.startsWith('{') ? line : '{}') as { end?: string, pgid?: number }
+  t.equal(result.end, 'cancelled')
+  t.ok(result.pgid !== undefined && !await groupHasLiveProcess(result.pgid), 'nothing of the group is left')
 })
