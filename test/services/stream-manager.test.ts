@@ -6,6 +6,15 @@ import type { ExecutionEvent, ExecutionRecord } from '../../services/types.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Waits until `condition` holds (delivery is asynchronous and a loaded machine is slow); fails after 5 s. */
+async function until (condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await sleep(1)
+  }
+}
+
 function record (id: string): ExecutionRecord {
   return {
     id, type: 'command', targets: ['a'], action: 'echo', status: 'running', startedAt: new Date().toISOString(),
@@ -163,7 +172,8 @@ t.test('a subscriber that cannot keep up is dropped and written no more; others 
   await manager.subscribe('s', 0, fast)
   for (let i = 0; i < 5; i++) {
     manager.append('s', 'stdout', { target: 'a', output: `${i}\n` })
-    await sleep(1)
+    // One batch, so one write, per event.
+    await until(() => fast.seqs().length === i + 1, `event ${i + 1} is delivered`)
   }
   t.equal(manager.stats().liveSubscribers, 1)
   await manager.terminate('s', 'complete', {})
@@ -179,7 +189,7 @@ t.test('a closed subscriber is unsubscribed and receives nothing more', async (t
   const sink = new TestSink()
   await manager.subscribe('c', 0, sink)
   manager.append('c', 'stdout', { target: 'a', output: '1\n' })
-  await sleep(1)
+  await until(() => sink.seqs().length === 1, 'the first event is delivered')
   sink.closed = true
   manager.unsubscribe('c', sink)
   t.equal(manager.stats().liveSubscribers, 0)
@@ -231,6 +241,7 @@ t.test('an execution run by another process is followed through the store tail',
     owner.append('r', 'stdout', { target: 'a', output: `${i}\n` })
     await sleep(15)
   }
+  await until(() => sink.seqs().length >= 5, 'events arrive while the execution runs elsewhere')
   t.ok(sink.seqs().length >= 5, 'events arrive while the execution runs elsewhere')
   await store.update('r', { status: 'success' })
   await owner.terminate('r', 'complete', { status: 'success' })
@@ -272,7 +283,7 @@ t.test('a backlogged subscriber is fed from the store once it drains, missing no
   const sink = new BackloggedSink()
   await manager.subscribe('b', 0, sink)
   manager.append('b', 'stdout', { target: 'a', output: '1\n' })
-  await sleep(5)
+  await until(() => sink.seqs().length === 1, 'the first event is delivered')
   sink.blocked = true
   for (let i = 2; i <= 20; i++) {
     manager.append('b', 'stdout', { target: 'a', output: `${i}\n` })
@@ -280,7 +291,7 @@ t.test('a backlogged subscriber is fed from the store once it drains, missing no
   }
   t.same(sink.seqs(), [1], 'nothing is pushed while it is backed up')
   sink.unblock()
-  await sleep(20)
+  await until(() => sink.seqs().length >= 20, 'it has caught up')
   t.same(sink.seqs(), range(1, 20), 'caught up from the store')
   manager.append('b', 'stdout', { target: 'a', output: '21\n' })
   await manager.terminate('b', 'complete', {})
@@ -296,10 +307,11 @@ t.test('a subscriber that does not drain within the stall timeout is dropped', a
   const sink = new BackloggedSink()
   await manager.subscribe('q', 0, sink)
   sink.blocked = true
+  const blockedAt = performance.now()
   manager.append('q', 'stdout', { target: 'a', output: '1\n' })
-  await sleep(30)
-  t.notOk(sink.aborted, 'not before the timeout')
-  await sleep(150)
+  await until(() => sink.aborted, 'it is dropped')
+  // Timers may fire a millisecond or two early on Node's cached loop clock.
+  t.ok(performance.now() - blockedAt >= 95, 'not before the timeout')
   t.ok(sink.aborted, 'dropped after it')
   t.equal(manager.stats().liveSubscribers, 0)
   await manager.terminate('q', 'complete', {})
