@@ -49,9 +49,9 @@ t.test('SIGTERM: ready fails at once, reads go on, runs finish or are cancelled,
 
   const signalledAt = Date.now()
   server.child.kill('SIGTERM')
-  await new Promise((resolve) => setTimeout(resolve, 150))
-  const ready = await getJson(`${server.url}/health/ready`)
-  t.equal(ready.status, 503, 'readiness fails at once')
+  // The signal is handled on the server's next loop turn; a loaded machine may take a moment.
+  await until(async () => (await getJson(`${server.url}/health/ready`)).status === 503, 1000, 'readiness fails')
+  t.ok(Date.now() - signalledAt < 1000, `readiness fails at once (${Date.now() - signalledAt} ms)`)
   t.equal((await getJson(`${server.url}/health/live`)).status, 200, 'liveness still answers')
   const refused = await postJson(`${server.url}/api/commands`, { targets: ['a'], command: 'true' })
   t.equal(refused.status, 503)

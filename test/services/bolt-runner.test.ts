@@ -79,22 +79,26 @@ t.test('a group that ignores SIGTERM is killed with SIGKILL after the grace peri
   const dir = tempDir(t)
   let pgid = 0
   const controller = new AbortController()
-  const started = Date.now()
+  let printed = (): void => {}
+  const ready = new Promise<void>((resolve) => { printed = resolve })
   const promise = runner(STAND_IN, { STANDIN_IGNORE_SIGTERM: '1' }, 800).run({
-    invocation: invocation({ type: 'command', targets: ['a', 'b'], command: 'sleep 30' }, dir),
+    invocation: invocation({ type: 'command', targets: ['a', 'b'], command: 'echo started; sleep 30' }, dir),
     timeoutMs: 60_000,
     maxOutputBytes: 1e6,
     signal: controller.signal,
-    onSpawn: (id) => { pgid = id }
+    onSpawn: (id) => { pgid = id },
+    // Output means Bolt and its shells have set their SIGTERM traps; a slow start must not beat them.
+    callbacks: { onStdout: () => printed() }
   })
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await ready
+  const cancelledAt = Date.now()
   controller.abort('Cancelled by test')
   const outcome = await promise
-  const took = Date.now() - started
+  const took = Date.now() - cancelledAt
   t.equal(outcome.end, 'cancelled')
   t.equal(outcome.cancelReason, 'Cancelled by test')
   t.equal(outcome.signal, 'SIGKILL')
-  t.ok(took >= 1000, `SIGKILL came after the grace period (${took} ms)`)
+  t.ok(took >= 790, `SIGKILL came after the 800 ms grace period (${took} ms)`)
   t.notOk(await groupHasLiveProcess(pgid), 'no process of the group survives')
 })
 

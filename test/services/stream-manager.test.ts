@@ -3,17 +3,9 @@ import { MemoryStore } from '../../services/memory-store.js'
 import { eventFrame } from '../../services/event-json.js'
 import { StreamManager, type SubscriberSink } from '../../services/stream-manager.js'
 import type { ExecutionEvent, ExecutionRecord } from '../../services/types.js'
+import { until } from '../helper.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Waits until `condition` holds (delivery is asynchronous and a loaded machine is slow); fails after 5 s. */
-async function until (condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await sleep(1)
-  }
-}
 
 function record (id: string): ExecutionRecord {
   return {
@@ -173,7 +165,7 @@ t.test('a subscriber that cannot keep up is dropped and written no more; others 
   for (let i = 0; i < 5; i++) {
     manager.append('s', 'stdout', { target: 'a', output: `${i}\n` })
     // One batch, so one write, per event.
-    await until(() => fast.seqs().length === i + 1, `event ${i + 1} is delivered`)
+    await until(() => fast.seqs().length === i + 1, 5000, `event ${i + 1} is delivered`)
   }
   t.equal(manager.stats().liveSubscribers, 1)
   await manager.terminate('s', 'complete', {})
@@ -189,7 +181,7 @@ t.test('a closed subscriber is unsubscribed and receives nothing more', async (t
   const sink = new TestSink()
   await manager.subscribe('c', 0, sink)
   manager.append('c', 'stdout', { target: 'a', output: '1\n' })
-  await until(() => sink.seqs().length === 1, 'the first event is delivered')
+  await until(() => sink.seqs().length === 1, 5000, 'the first event is delivered')
   sink.closed = true
   manager.unsubscribe('c', sink)
   t.equal(manager.stats().liveSubscribers, 0)
@@ -241,7 +233,7 @@ t.test('an execution run by another process is followed through the store tail',
     owner.append('r', 'stdout', { target: 'a', output: `${i}\n` })
     await sleep(15)
   }
-  await until(() => sink.seqs().length >= 5, 'events arrive while the execution runs elsewhere')
+  await until(() => sink.seqs().length >= 5, 5000, 'events arrive while the execution runs elsewhere')
   t.ok(sink.seqs().length >= 5, 'events arrive while the execution runs elsewhere')
   await store.update('r', { status: 'success' })
   await owner.terminate('r', 'complete', { status: 'success' })
@@ -283,7 +275,7 @@ t.test('a backlogged subscriber is fed from the store once it drains, missing no
   const sink = new BackloggedSink()
   await manager.subscribe('b', 0, sink)
   manager.append('b', 'stdout', { target: 'a', output: '1\n' })
-  await until(() => sink.seqs().length === 1, 'the first event is delivered')
+  await until(() => sink.seqs().length === 1, 5000, 'the first event is delivered')
   sink.blocked = true
   for (let i = 2; i <= 20; i++) {
     manager.append('b', 'stdout', { target: 'a', output: `${i}\n` })
@@ -291,7 +283,7 @@ t.test('a backlogged subscriber is fed from the store once it drains, missing no
   }
   t.same(sink.seqs(), [1], 'nothing is pushed while it is backed up')
   sink.unblock()
-  await until(() => sink.seqs().length >= 20, 'it has caught up')
+  await until(() => sink.seqs().length >= 20, 5000, 'it has caught up')
   t.same(sink.seqs(), range(1, 20), 'caught up from the store')
   manager.append('b', 'stdout', { target: 'a', output: '21\n' })
   await manager.terminate('b', 'complete', {})
@@ -309,7 +301,7 @@ t.test('a subscriber that does not drain within the stall timeout is dropped', a
   sink.blocked = true
   const blockedAt = performance.now()
   manager.append('q', 'stdout', { target: 'a', output: '1\n' })
-  await until(() => sink.aborted, 'it is dropped')
+  await until(() => sink.aborted, 5000, 'it is dropped')
   // Timers may fire a millisecond or two early on Node's cached loop clock.
   t.ok(performance.now() - blockedAt >= 95, 'not before the timeout')
   t.ok(sink.aborted, 'dropped after it')
