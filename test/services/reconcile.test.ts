@@ -29,15 +29,18 @@ interface Group {
 
 /** A detached process group whose members all ignore SIGTERM; SIGKILLed at teardown if still there. */
 async function spawnGroup (t: Teardown): Promise<Group> {
-  const child = spawn('/bin/sh', ['-c', 'trap "" TERM; sleep 30 & sleep 30'], { detached: true, stdio: 'ignore' })
+  const child = spawn('/bin/sh', ['-c', 'trap "" TERM; sleep 30 & echo ready; sleep 30'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] })
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))
   })
   if (child.pid === undefined) throw new Error('spawn failed')
   const pgid = child.pid
   t.teardown(() => { signalGroup(pgid, 'SIGKILL') })
-  // Both sleeps started (the shell plus two members, or the shell exec'ing the last one).
-  await until(() => groupHasLiveProcess(pgid), 5000, `group ${pgid} to run`)
+  // The trap is set before "ready" (a slow start must not get SIGTERM first); the sleeps inherit it.
+  let out = ''
+  child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  await until(() => out.includes('ready'), 5000, `group ${pgid} to set its trap`)
+  child.stdout?.destroy()
   return { child, pgid, exited }
 }
 
