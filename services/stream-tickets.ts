@@ -36,6 +36,8 @@ export interface MemoryTicketStoreOptions {
   /** Outstanding tickets in all. */
   maxTotal: number
   now?: () => number
+  /** How often expired tickets are swept; max(1 s, ttlMs) by default. */
+  sweepIntervalMs?: number
 }
 
 interface Held {
@@ -54,14 +56,16 @@ export class MemoryTicketStore implements TicketStore {
 
   constructor (private readonly options: MemoryTicketStoreOptions) {
     this.now = options.now ?? Date.now
-    this.sweeper = setInterval(() => this.sweep(), Math.max(1000, options.ttlMs))
+    // A ticket is kept for one more TTL after it expires, so a late attempt is told "expired"
+    // rather than "unknown" (which would suggest a mistyped ticket).
+    this.sweeper = setInterval(() => this.sweep(options.ttlMs), options.sweepIntervalMs ?? Math.max(1000, options.ttlMs))
     this.sweeper.unref()
   }
 
   async issue (grant: TicketGrant, holder: string): Promise<{ ticket: string, expiresAt: string } | null> {
     const full = (): boolean => this.tickets.size >= this.options.maxTotal || (this.perHolder.get(holder) ?? 0) >= this.options.maxPerHolder
-    // Expired tickets may still be counted until the next sweep: sweep before refusing.
-    if (full()) this.sweep()
+    // Expired tickets are still held a while: they never count against the bounds.
+    if (full()) this.sweep(0)
     if (full()) return null
     // 32 random bytes: 43 base64url characters, safe in a query string as they are.
     const ticket = randomBytes(32).toString('base64url')
@@ -82,7 +86,7 @@ export class MemoryTicketStore implements TicketStore {
     return { ok: true, grant: held.grant }
   }
 
-  /** Outstanding tickets (expired ones are swept periodically). */
+  /** Tickets held, expired ones included until they are swept. */
   get size (): number {
     return this.tickets.size
   }
@@ -100,10 +104,11 @@ export class MemoryTicketStore implements TicketStore {
     else this.perHolder.set(held.holder, left)
   }
 
-  private sweep (): void {
-    const now = this.now()
+  /** Removes the tickets that expired at least `expiredForMs` ago. */
+  private sweep (expiredForMs: number): void {
+    const cutoff = this.now() - expiredForMs
     for (const [k, held] of this.tickets) {
-      if (held.expires <= now) this.remove(k, held)
+      if (held.expires <= cutoff) this.remove(k, held)
     }
   }
 }

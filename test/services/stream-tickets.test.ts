@@ -1,5 +1,6 @@
 import t from 'tap'
 import { MemoryTicketStore } from '../../services/stream-tickets.js'
+import { until } from '../helper.js'
 
 const grant = (executionId: string, name: string | null = 'alice') => ({ executionId, name, scopes: ['read' as const] })
 
@@ -45,4 +46,20 @@ t.test('a redeemed ticket frees its holder a place', async (t) => {
   t.equal(await store.issue(grant('e'), 'a'), null)
   await store.redeem(one!.ticket, 'e')
   t.ok(await store.issue(grant('e'), 'a'))
+})
+
+t.test('an expired ticket is told expired for one more TTL, then swept', async (t) => {
+  let now = 0
+  const store = new MemoryTicketStore({ ttlMs: 1000, maxPerHolder: 10, maxTotal: 10, now: () => now, sweepIntervalMs: 5 })
+  t.teardown(() => store.close())
+  const first = await store.issue(grant('e'), 'a')
+  const second = await store.issue(grant('e'), 'a')
+  now += 1500
+  // Several sweeps run meanwhile; neither ticket has been expired for a whole TTL yet.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(store.size, 2, 'kept while recently expired')
+  t.same(await store.redeem(first!.ticket, 'e'), { ok: false, reason: 'expired' })
+  now += 500
+  await until(() => store.size === 0, 5000, 'the sweep')
+  t.same(await store.redeem(second!.ticket, 'e'), { ok: false, reason: 'unknown' }, 'gone after it')
 })
