@@ -69,7 +69,10 @@ t.test('every /api route × {no token, bad token, token without the scope, good 
           finished: await finishedExecution(app),
           deletable: await finishedExecution(app),
           running: await (async () => {
-            const res = await call(app.url, 'POST', { path: '/api/commands', body: { targets: ['web1'], command: 'sleep 30' } }, tokens.auth('all'))
+            const command = `sleep 30; : ${method} ${key}`
+            const res = await call(app.url, 'POST', { path: '/api/commands', body: { targets: ['web1'], command } }, tokens.auth('all'))
+            // Its Bolt starts after the 202; counted before the refused requests are.
+            await until(() => app.spawns().some((s) => s.argv.includes(command)), 10_000, 'the running execution to spawn')
             return res.json().executionId as string
           })()
         }
