@@ -171,10 +171,12 @@ t.test('timeout, cancel and a missing binary end with one error event', async (t
   t.same(s1.events.filter((e) => e.event === 'status').map((e) => e.payload.data.status), ['running', 'timed_out'])
   t.equal((await finished(ctx, timedOut)).status, 'timed_out')
 
-  const cancelled = await start(ctx, 'commands', { targets: ['a'], command: 'sleep 0.5; echo y; sleep 30', expertMode: true })
-  const s2 = await openStream(`${ctx.url}/api/executions/${cancelled}/stream`)
+  // Its own app without the 1 s timeout: on a loaded machine Bolt's start alone can take that long.
+  const patient = await build(t, { listen: true })
+  const cancelled = await start(patient, 'commands', { targets: ['a'], command: 'sleep 0.5; echo y; sleep 30', expertMode: true })
+  const s2 = await openStream(`${patient.url}/api/executions/${cancelled}/stream`)
   await s2.waitFor((e) => e.event === 'stdout')
-  const res = await postJson(`${ctx.url}/api/executions/${cancelled}/cancel`, {})
+  const res = await postJson(`${patient.url}/api/executions/${cancelled}/cancel`, {})
   t.equal(res.status, 202)
   await s2.ended
   const terminal = s2.events.filter(isTerminal)
