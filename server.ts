@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app, { serverOptions } from './app.js'
-import { loadConfig, type Config } from './services/config.js'
+import { loadConfig, type Config } from './services/config/load-config.js'
 
 let config: Config
 try {

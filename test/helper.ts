@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import Fastify, { type FastifyInstance } from 'fastify'
 import app, { serverOptions } from '../app.js'
-import { loadConfig, type Config } from '../services/config.js'
+import { loadConfig, type Config } from '../services/config/load-config.js'
 import type { ExecutionRecord } from '../services/types.js'
 
 /** The Bolt stand-in: a real executable that behaves like the Bolt CLI (test/fixtures). */

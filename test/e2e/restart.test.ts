@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { groupHasLiveProcess } from '../../services/process-group.js'
+import { groupHasLiveProcess } from '../../services/bolt/process-group.js'
 import { STAND_IN, getJson, openStream, postJson, startServer, tempDir, until, type SseEvent } from '../helper.js'
 
 const logged = (events: SseEvent[]) => events.filter((e) => e.id !== undefined)

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { groupHasLiveProcess } from '../../services/process-group.js'
+import { groupHasLiveProcess } from '../../services/bolt/process-group.js'
 import { ROOT, STAND_IN, getJson, openStream, postJson, startServer, tempDir, until } from '../helper.js'
 
 t.test('a bad setting stops start-up with a message naming it, not a stack trace', async (t) => {

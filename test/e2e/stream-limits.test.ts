@@ -1,6 +1,6 @@
 import { request } from 'node:http'
 import t from 'tap'
-import { loadConfig } from '../../services/config.js'
+import { loadConfig } from '../../services/config/load-config.js'
 import { build, getJson, openStream, postJson, tempDir, until } from '../helper.js'
 
 t.test('per-client and total stream limits answer 429; the counters return to zero', async (t) => {

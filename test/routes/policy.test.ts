@@ -1,5 +1,5 @@
 import t from 'tap'
-import { loadConfig } from '../../services/config.js'
+import { loadConfig } from '../../services/config/load-config.js'
 import { build, tempDir, waitFinished } from '../helper.js'
 
 t.test('COMMAND_ALLOWLIST and TASK_ALLOWLIST: whole-value matches, 403 otherwise, nothing spawned', async (t) => {

@@ -1,0 +1,289 @@
+import { randomUUID } from 'node:crypto'
+import { buildBoltInvocation, type BoltArgsOptions, type BoltInvocation, type OperationSpec } from '../bolt/arguments.js'
+import type { BoltRunner, RunOutcome } from '../bolt/runner.js'
+import {
+  CommandNotAllowedError, ExecutionFinishedError, ExecutionNotFoundError, QueueFullError, ShuttingDownError, TaskNotAllowedError
+} from '../errors.js'
+import type { ExecutionStore } from '../store/execution-store.js'
+import { processIdentity } from '../bolt/process-group.js'
+import type { StreamManager } from '../streaming/stream-manager.js'
+import type { ExecutionError, ExecutionRecord, ExecutionStatus, StreamingCallback, TargetResult } from '../types.js'
+
+export interface ExecutionServiceOptions {
+  store: ExecutionStore
+  manager: StreamManager
+  runner: BoltRunner
+  args: BoltArgsOptions
+  timeoutMs: number
+  maxOutputBytes: number
+  /** Executions running at once; the rest wait, first come first served. */
+  maxConcurrent: number
+  /** Executions waiting at most; beyond, create() throws QueueFullError. */
+  maxQueued: number
+  /** Operator policies: what commands and tasks may run (null: anything valid). */
+  commandAllowlist?: RegExp | null
+  taskAllowlist?: RegExp | null
+  logger: { info: (obj: object, msg?: string) => void, error: (obj: object, msg?: string) => void }
+}
+
+export interface Execution {
+  record: ExecutionRecord
+  invocation: BoltInvocation
+}
+
+interface Running {
+  controller: AbortController
+  done: Promise<void>
+}
+
+type Callbacks = StreamingCallback & { close?: () => void }
+
+interface Waiting {
+  execution: Execution
+  callbacks?: Callbacks
+  /** run() has been called: it may start. */
+  ready: boolean
+}
+
+export const SHUTDOWN_REASON = 'Cancelled: the service is shutting down'
+
+const identity = processIdentity()
+
+/** Starts Bolt runs, follows them to their end, and keeps their record and event log. */
+export class ExecutionService {
+  private readonly running = new Map<string, Running>()
+  /** Admitted to run: spawned, or about to be. */
+  private active = 0
+  private readonly waiting: Waiting[] = []
+  private draining = false
+
+  constructor (private readonly options: ExecutionServiceOptions) {}
+
+  get isDraining (): boolean {
+    return this.draining
+  }
+
+  get runningCount (): number {
+    return this.running.size
+  }
+
+  get queuedCount (): number {
+    return this.waiting.length
+  }
+
+  /**
+   * Validates the operation and records a new execution, `running` when a slot is free, else
+   * `queued` (nothing is spawned yet); throws QueueFullError when the queue is full too.
+   */
+  async create (spec: OperationSpec, expertMode: boolean, requestedBy: string | null = null): Promise<Execution> {
+    if (this.draining) throw new ShuttingDownError()
+    const invocation = buildBoltInvocation(spec, this.options.args)
+    this.checkPolicy(spec)
+    const admitted = this.active < this.options.maxConcurrent
+    if (!admitted && this.waiting.length >= this.options.maxQueued) throw new QueueFullError(this.active, this.waiting.length)
+    // The slot is taken now, before any await, so concurrent requests cannot overbook it.
+    if (admitted) this.active++
+    const record: ExecutionRecord = {
+      id: randomUUID(),
+      type: invocation.type,
+      targets: [...spec.targets],
+      action: invocation.action,
+      status: admitted ? 'running' : 'queued',
+      startedAt: new Date().toISOString(),
+      completedAt: null,
+      expertMode,
+      command: expertMode ? invocation.display : null,
+      results: [],
+      error: null,
+      outputTruncated: false,
+      requestedBy
+    }
+    const execution = { record, invocation }
+    if (!admitted) this.waiting.push({ execution, ready: false })
+    try {
+      await this.options.store.create(record)
+    } catch (err) {
+      if (admitted) this.active--
+      else this.waiting.splice(this.waiting.findIndex((w) => w.execution === execution), 1)
+      throw err
+    }
+    this.options.manager.open(record.id)
+    this.options.manager.append(record.id, 'status', { status: record.status })
+    return execution
+  }
+
+  private checkPolicy (spec: OperationSpec): void {
+    const { commandAllowlist, taskAllowlist } = this.options
+    if (spec.type === 'command' && commandAllowlist != null && !commandAllowlist.test(spec.command)) throw new CommandNotAllowedError()
+    // A package operation is the `package` task, so the task policy decides it too.
+    const task = spec.type === 'task' ? spec.task : spec.type === 'package' ? 'package' : null
+    if (task !== null && taskAllowlist != null && !taskAllowlist.test(task)) throw new TaskNotAllowedError(task)
+  }
+
+  /**
+   * Runs the execution in the background (a queued one when its turn comes), reporting to
+   * `callbacks` (output is only streamed when given).
+   */
+  run (execution: Execution, callbacks?: Callbacks): void {
+    const waiting = this.waiting.find((w) => w.execution === execution)
+    if (waiting !== undefined) {
+      waiting.callbacks = callbacks
+      waiting.ready = true
+      this.pump()
+      return
+    }
+    this.start(execution, callbacks)
+  }
+
+  /** Starts waiting executions, in order, while slots are free. */
+  private pump (): void {
+    while (!this.draining && this.active < this.options.maxConcurrent && this.waiting[0]?.ready === true) {
+      const next = this.waiting.shift()!
+      this.active++
+      const { record } = next.execution
+      record.status = 'running'
+      this.options.store.update(record.id, { status: 'running' }).catch((err: unknown) => {
+        this.options.logger.error({ err, executionId: record.id }, 'could not record the start of a queued execution')
+      })
+      this.options.manager.append(record.id, 'status', { status: 'running' })
+      this.start(next.execution, next.callbacks)
+    }
+  }
+
+  private start (execution: Execution, callbacks?: Callbacks): void {
+    const { record, invocation } = execution
+    const controller = new AbortController()
+    const done = (async () => {
+      callbacks?.onCommand?.(invocation.display)
+      const outcome = await this.options.runner.run({
+        invocation,
+        timeoutMs: this.options.timeoutMs,
+        maxOutputBytes: this.options.maxOutputBytes,
+        signal: controller.signal,
+        callbacks,
+        // Recorded so that a restart after a crash can end the group this run leaves behind.
+        onSpawn: (pgid) => {
+          this.options.store.setProcessGroup(record.id, { pgid, ...identity }).catch((err: unknown) => {
+            this.options.logger.error({ err, executionId: record.id }, 'could not record the Bolt process group')
+          })
+        }
+      })
+      // Everything held back by the buffering hook goes out before the terminal event.
+      if (callbacks?.close !== undefined) callbacks.close()
+      else callbacks?.flush?.()
+      await this.finish(record, outcome)
+    })().catch(async (err: unknown) => {
+      this.options.logger.error({ err, executionId: record.id }, 'execution failed unexpectedly')
+      const error = { kind: 'bolt-stream/internal-error', message: 'The execution failed because of an internal error' }
+      await this.conclude(record.id, { status: 'failed', error }).catch(() => {})
+    }).finally(() => {
+      this.running.delete(record.id)
+      this.active--
+      this.pump()
+    })
+    this.running.set(record.id, { controller, done })
+  }
+
+  /** Ends a queued execution that never started. */
+  private async endWaiting (waiting: Waiting, reason: string): Promise<void> {
+    waiting.callbacks?.close?.()
+    await this.conclude(waiting.execution.record.id, { status: 'cancelled', error: { kind: 'bolt-stream/cancelled', message: reason } })
+  }
+
+  private async finish (record: ExecutionRecord, outcome: RunOutcome): Promise<void> {
+    const { status, error, results } = decideOutcome(outcome)
+    this.options.logger.info({ executionId: record.id, status, exitCode: outcome.exitCode }, 'execution finished')
+    await this.conclude(record.id, { status, error, results, outputTruncated: outcome.outputTruncated })
+  }
+
+  /**
+   * The one way an execution ends: its final `status` event, then exactly one terminal event
+   * (`complete` when Bolt produced results, else `error`). The record turns final once the
+   * terminal event is stored, before anyone is sent it.
+   */
+  private async conclude (id: string, end: {
+    status: ExecutionStatus
+    error: ExecutionError | null
+    results?: TargetResult[]
+    outputTruncated?: boolean
+  }): Promise<void> {
+    const { store, manager } = this.options
+    const { status, error, results = [], outputTruncated = false } = end
+    const completedAt = new Date().toISOString()
+    const finalRecord = async (): Promise<void> => {
+      await store.update(id, { status, completedAt, error, ...(end.results !== undefined ? { results } : {}), outputTruncated })
+      await store.setProcessGroup(id, null)
+    }
+    // Its terminal event already went out (a failure after it): only the record is left to fix.
+    if (!manager.isLive(id) || manager.terminalSeq(id) !== null) return finalRecord()
+    manager.append(id, 'status', { status })
+    if (error === null) await manager.terminate(id, 'complete', { status, results, outputTruncated }, finalRecord)
+    else await manager.terminate(id, 'error', { status, error }, finalRecord)
+  }
+
+  /** Cancels a running execution; the record says `cancelled` once Bolt has exited. */
+  async cancel (id: string, reason = 'Cancelled by request'): Promise<ExecutionRecord> {
+    const record = await this.options.store.get(id)
+    if (record === undefined) throw new ExecutionNotFoundError(id)
+    const index = this.waiting.findIndex((w) => w.execution.record.id === id)
+    if (index !== -1) {
+      // Never started: it ends now, without a Bolt process.
+      const [waiting] = this.waiting.splice(index, 1)
+      await this.endWaiting(waiting, reason)
+      return record
+    }
+    const run = this.running.get(id)
+    if (run === undefined || record.status !== 'running') throw new ExecutionFinishedError(id, record.status)
+    run.controller.abort(reason)
+    return record
+  }
+
+  /** Waits for running executions until `graceMs`; cancels what is still running; resolves when all ended. */
+  async drain (graceMs: number): Promise<void> {
+    this.draining = true
+    // Queued executions never start during a shutdown.
+    const queued = this.waiting.splice(0)
+    await Promise.allSettled(queued.map((w) => this.endWaiting(w, SHUTDOWN_REASON)))
+    if (this.running.size > 0 && graceMs > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        Promise.allSettled([...this.running.values()].map((r) => r.done)),
+        new Promise((resolve) => { timer = setTimeout(resolve, graceMs) })
+      ])
+      clearTimeout(timer)
+    }
+    const left = [...this.running.values()]
+    for (const run of left) run.controller.abort(SHUTDOWN_REASON)
+    await Promise.allSettled(left.map((r) => r.done))
+  }
+}
+
+export function decideOutcome (outcome: RunOutcome): { status: ExecutionStatus, error: ExecutionError | null, results: TargetResult[] } {
+  const { document: doc } = outcome
+  const results = doc.results
+  switch (outcome.end) {
+    case 'spawn-failed':
+      return { status: 'failed', error: outcome.spawnError ?? { kind: 'bolt-stream/spawn-failed', message: 'Bolt could not be started' }, results }
+    case 'timed_out':
+      return { status: 'timed_out', error: { kind: 'bolt-stream/timeout', message: outcome.cancelReason ?? 'Timed out' }, results }
+    case 'cancelled':
+      return { status: 'cancelled', error: { kind: 'bolt-stream/cancelled', message: outcome.cancelReason ?? 'Cancelled' }, results }
+    case 'exited':
+  }
+  if (doc.error !== null) {
+    let message = doc.error.message
+    if (doc.error.kind === 'bolt-stream/no-output' || doc.error.kind === 'bolt-stream/truncated-document') {
+      const how = outcome.signal !== null ? `killed by ${outcome.signal}` : `exit code ${String(outcome.exitCode)}`
+      message += ` (${how})`
+      const tail = outcome.stderrTail.trim()
+      if (tail.length > 0) message += `; Bolt's stderr ends with: ${tail.slice(-1000)}`
+    }
+    return { status: 'failed', error: { ...doc.error, message }, results }
+  }
+  if (results.length === 0) {
+    return { status: 'failed', error: { kind: 'bolt-stream/no-results', message: 'Bolt reported no results' }, results }
+  }
+  const ok = results.filter((r) => r.status === 'success').length
+  const status: ExecutionStatus = ok === results.length ? 'success' : ok === 0 ? 'failed' : 'partial'
+  return { status, error: null, results }
+}

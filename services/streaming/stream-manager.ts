@@ -1,0 +1,356 @@
+import { eventFrame } from './sse-frames.js'
+import { eventFor } from '../executions/visibility.js'
+import type { ExecutionStore } from '../store/execution-store.js'
+import { isFinished, type ExecutionEvent, type LoggedEventType, type StreamingCallback, type TerminalEventType } from '../types.js'
+
+
+/** How long one wait on the store's tail lasts before the subscriber is checked again. */
+const TAIL_WAIT_MS = 1000
+/** Fan-out runs in slices of about this long, so many busy executions cannot stall the event loop. */
+const FAN_OUT_SLICE_MS = 10
+/** Replayed frames are written in pieces of about this many characters. */
+const REPLAY_WRITE_CHARS = 256 * 1024
+
+/** Runs queued tasks in order, yielding to I/O between slices of `budgetMs`. */
+class SliceScheduler {
+  private queue: Array<() => void> = []
+  private next = 0
+  private scheduled = false
+
+  constructor (private readonly budgetMs: number) {}
+
+  push (task: () => void): void {
+    this.queue.push(task)
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.run())
+    }
+  }
+
+  private run (): void {
+    const started = performance.now()
+    while (this.next < this.queue.length) {
+      const task = this.queue[this.next++]
+      task()
+      if (performance.now() - started >= this.budgetMs) break
+    }
+    if (this.next >= this.queue.length) {
+      this.queue = []
+      this.next = 0
+      this.scheduled = false
+    } else {
+      setImmediate(() => this.run())
+    }
+  }
+}
+
+// The execution event log and its live fan-out. Every event gets the next `seq` of its
+// execution, is persisted, and only then sent to live subscribers (so a reconnecting client
+// finds everything it was sent). A subscriber first catches up from the store after its
+// cursor, then switches to live delivery in the same tick in which it has seen everything
+// persisted: no gap, no duplicate.
+
+export interface SubscriberSink {
+  /** Queues frames; false when the connection is gone. */
+  write: (frames: string | Buffer) => boolean
+  /** More unsent bytes are waiting than this subscriber may hold. */
+  backlogged: () => boolean
+  /** Resolves true once the backlog drained, false on close or after `timeoutMs`. */
+  drained: (timeoutMs: number) => Promise<boolean>
+  /** Ends the stream normally (after the terminal event). */
+  end: () => void
+  /** Drops a subscriber that stopped reading; it resumes later from its last id. */
+  abort: () => void
+  readonly closed: boolean
+}
+
+interface Subscriber {
+  cursor: number
+  live: boolean
+  sink: SubscriberSink
+  /** Sees commands and raw output (the `expert` scope); others get the public view. */
+  expert: boolean
+}
+
+export interface SubscribeOptions {
+  /** Whether the reader may see commands and raw output; default true. */
+  expert?: boolean
+}
+
+interface Channel {
+  id: string
+  /** Last seq assigned. */
+  seq: number
+  /** Last seq persisted (its fan-out may still be queued). */
+  persistedSeq: number
+  pending: ExecutionEvent[]
+  writing: boolean
+  terminalSeq: number | null
+  /** Runs once the terminal event is stored, before anyone is sent it. */
+  beforeDelivery: (() => Promise<void>) | null
+  subscribers: Map<SubscriberSink, Subscriber>
+  closed: Promise<void>
+  resolveClosed: () => void
+}
+
+export interface StreamManagerOptions {
+  replayPageSize?: number
+  /** How long a backlogged subscriber may take to drain before it is dropped. */
+  stallTimeoutMs?: number
+  logger?: { error: (obj: object, msg?: string) => void }
+}
+
+export class StreamManager {
+  private readonly channels = new Map<string, Channel>()
+  private readonly pageSize: number
+  private readonly stallTimeoutMs: number
+  private readonly slices = new SliceScheduler(FAN_OUT_SLICE_MS)
+
+  constructor (private readonly store: ExecutionStore, private readonly options: StreamManagerOptions = {}) {
+    this.pageSize = options.replayPageSize ?? 1000
+    this.stallTimeoutMs = options.stallTimeoutMs ?? 10_000
+  }
+
+  /** Starts the live channel of a new execution. */
+  open (id: string, lastSeq = 0): void {
+    if (this.channels.has(id)) throw new Error(`channel ${id} already open`)
+    let resolveClosed!: () => void
+    const closed = new Promise<void>((resolve) => { resolveClosed = resolve })
+    this.channels.set(id, {
+      id, seq: lastSeq, persistedSeq: lastSeq, pending: [], writing: false, terminalSeq: null,
+      beforeDelivery: null, subscribers: new Map(), closed, resolveClosed
+    })
+  }
+
+  isLive (id: string): boolean {
+    return this.channels.has(id)
+  }
+
+  /** Highest seq assigned so far, for a live execution. */
+  lastAssignedSeq (id: string): number | undefined {
+    return this.channels.get(id)?.seq
+  }
+
+  /** The last seq a client may know of: assigned, for a live execution, else logged. */
+  async lastSeq (id: string): Promise<number> {
+    return this.channels.get(id)?.seq ?? await this.store.lastSeq(id)
+  }
+
+  append (id: string, type: Exclude<LoggedEventType, TerminalEventType>, data: unknown): ExecutionEvent {
+    return this.push(id, type, data)
+  }
+
+  /**
+   * Appends the terminal event; resolves once it is persisted and every live subscriber has ended.
+   * `beforeDelivery` (the final record update) runs after the event is stored and before anyone
+   * is sent it: a client told "complete" finds the final record, and a finished record's log
+   * always ends with its terminal event.
+   */
+  terminate (id: string, type: TerminalEventType, data: unknown, beforeDelivery?: () => Promise<void>): Promise<void> {
+    const channel = this.channels.get(id)
+    if (channel === undefined) return Promise.resolve()
+    const event = this.push(id, type, data)
+    channel.terminalSeq = event.seq
+    channel.beforeDelivery = beforeDelivery ?? null
+    return channel.closed
+  }
+
+  /** Streaming callbacks that log an execution's output. */
+  callbacksFor (id: string): StreamingCallback {
+    // Output that arrives after the terminal event (a stray timer) is dropped, never appended.
+    const push = (type: LoggedEventType, data: unknown): void => {
+      if (this.channels.get(id)?.terminalSeq === null) this.push(id, type, data)
+    }
+    return {
+      onCommand: (command) => push('command', { command }),
+      onStdout: (output, target) => push('stdout', { target, output }),
+      onStderr: (output, target) => push('stderr', { target, output }),
+      onTruncated: (output) => push('stderr', { target: null, output, truncated: true })
+    }
+  }
+
+  /** Seq of the terminal event of a live execution, once appended. */
+  terminalSeq (id: string): number | null {
+    return this.channels.get(id)?.terminalSeq ?? null
+  }
+
+  private push (id: string, type: LoggedEventType, data: unknown): ExecutionEvent {
+    const channel = this.channels.get(id)
+    if (channel === undefined) throw new Error(`no live channel for execution ${id}`)
+    if (channel.terminalSeq !== null) throw new Error(`execution ${id} already has its terminal event`)
+    const event: ExecutionEvent = { type, executionId: id, timestamp: new Date().toISOString(), seq: ++channel.seq, data }
+    channel.pending.push(event)
+    if (!channel.writing) {
+      channel.writing = true
+      // Everything appended in this tick goes to the store as one batch.
+      queueMicrotask(() => { void this.persist(channel) })
+    }
+    return event
+  }
+
+  private async persist (channel: Channel): Promise<void> {
+    while (channel.pending.length > 0) {
+      const batch = channel.pending
+      channel.pending = []
+      try {
+        await this.store.appendEvents(channel.id, batch)
+      } catch (err) {
+        this.options.logger?.error({ err, executionId: channel.id }, 'could not persist execution events')
+      }
+      const last = batch[batch.length - 1].seq
+      if (channel.terminalSeq !== null && last >= channel.terminalSeq && channel.beforeDelivery !== null) {
+        try {
+          await channel.beforeDelivery()
+        } catch (err) {
+          this.options.logger?.error({ err, executionId: channel.id }, 'could not finish the execution record')
+        }
+      }
+      channel.persistedSeq = last
+      this.slices.push(() => this.fanOut(channel, batch))
+    }
+    channel.writing = false
+    if (channel.terminalSeq !== null && channel.persistedSeq >= channel.terminalSeq) this.slices.push(() => this.close(channel))
+  }
+
+  private fanOut (channel: Channel, batch: ExecutionEvent[]): void {
+    if (channel.subscribers.size === 0) return
+    // The whole batch, serialised and encoded once per view, the same bytes to every socket.
+    const joined: { full?: Buffer | null, public?: Buffer | null } = {}
+    const whole = (expert: boolean): Buffer | null => {
+      const view = expert ? 'full' : 'public'
+      let bytes = joined[view]
+      if (bytes === undefined) {
+        const frames: string[] = []
+        for (const event of batch) {
+          const seen = eventFor(event, expert)
+          if (seen !== null) frames.push(eventFrame(seen))
+        }
+        bytes = frames.length === 0 ? null : Buffer.from(frames.length === 1 ? frames[0] : frames.join(''), 'utf8')
+        joined[view] = bytes
+      }
+      return bytes
+    }
+    const last = batch[batch.length - 1].seq
+    for (const sub of channel.subscribers.values()) {
+      if (!sub.live) continue
+      if (sub.sink.closed) {
+        channel.subscribers.delete(sub.sink)
+        continue
+      }
+      if (sub.sink.backlogged()) {
+        // It is behind: stop pushing to it; it catches up from the store once it drains,
+        // so what waits for it is bounded whatever the output rate.
+        sub.live = false
+        void this.catchUp(channel.id, sub, channel)
+        continue
+      }
+      if (sub.cursor < batch[0].seq) {
+        const bytes = whole(sub.expert)
+        if (bytes === null || sub.sink.write(bytes)) sub.cursor = last
+        else channel.subscribers.delete(sub.sink)
+        continue
+      }
+      for (const event of batch) {
+        if (event.seq <= sub.cursor) continue
+        const seen = eventFor(event, sub.expert)
+        if (seen !== null && !sub.sink.write(eventFrame(seen))) {
+          channel.subscribers.delete(sub.sink)
+          break
+        }
+        sub.cursor = event.seq
+      }
+    }
+  }
+
+  private close (channel: Channel): void {
+    this.channels.delete(channel.id)
+    for (const sub of channel.subscribers.values()) {
+      // Subscribers still catching up finish from the store on their own.
+      if (sub.live) sub.sink.end()
+    }
+    channel.subscribers.clear()
+    channel.resolveClosed()
+  }
+
+  /**
+   * Sends the sink every logged event after `afterSeq`, then live ones. Resolves once the
+   * subscriber is live, or has been sent the whole log of a finished execution and ended.
+   */
+  async subscribe (id: string, afterSeq: number, sink: SubscriberSink, options: SubscribeOptions = {}): Promise<void> {
+    const sub: Subscriber = { cursor: afterSeq, live: false, sink, expert: options.expert ?? true }
+    const channel = this.channels.get(id)
+    channel?.subscribers.set(sink, sub)
+    return this.catchUp(id, sub, channel)
+  }
+
+  /** Reads from the store after the subscriber's cursor until it has seen everything persisted. */
+  private async catchUp (id: string, sub: Subscriber, channel: Channel | undefined): Promise<void> {
+    const { sink } = sub
+    const leave = (): void => this.unsubscribe(id, sink)
+    // Waits for a backlog to drain; a subscriber that does not read in time is dropped.
+    const paced = async (): Promise<boolean> => {
+      if (!sink.backlogged()) return !sink.closed
+      if (await sink.drained(this.stallTimeoutMs)) return true
+      if (!sink.closed) sink.abort()
+      return false
+    }
+    try {
+      for (;;) {
+        if (!await paced()) return leave()
+        const events = await this.store.readEvents(id, sub.cursor, this.pageSize)
+        let pending = ''
+        for (const event of events) {
+          if (event.seq <= sub.cursor) continue
+          const seen = eventFor(event, sub.expert)
+          if (seen !== null) pending += eventFrame(seen)
+          sub.cursor = event.seq
+          const terminal = event.type === 'complete' || event.type === 'error'
+          if (terminal || pending.length >= REPLAY_WRITE_CHARS) {
+            if (!sink.write(pending)) return leave()
+            pending = ''
+            if (terminal) {
+              leave()
+              sink.end()
+              return
+            }
+            if (!await paced()) return leave()
+          }
+        }
+        if (pending.length > 0 && !sink.write(pending)) return leave()
+        if (events.length === this.pageSize) continue
+        const current = this.channels.get(id)
+        if (current === undefined || current !== channel) {
+          if (events.length > 0) continue
+          channel?.subscribers.delete(sink)
+          // Not live in this process: either finished (the log is complete) or run by another
+          // process sharing the store, whose log is followed through the store's tail.
+          const record = await this.store.get(id)
+          if (record !== undefined && !isFinished(record.status) && !sink.closed) {
+            await this.store.waitForEvents(id, sub.cursor, TAIL_WAIT_MS)
+            continue
+          }
+          if (!sink.closed) sink.end()
+          return
+        }
+        // Same tick as the check: nothing persisted can slip between catching up and going live.
+        if (sub.cursor >= current.persistedSeq) {
+          sub.live = true
+          return
+        }
+      }
+    } catch (err) {
+      leave()
+      throw err
+    }
+  }
+
+  unsubscribe (id: string, sink: SubscriberSink): void {
+    this.channels.get(id)?.subscribers.delete(sink)
+  }
+
+  stats (): { liveExecutions: number, liveSubscribers: number } {
+    let liveSubscribers = 0
+    for (const channel of this.channels.values()) liveSubscribers += channel.subscribers.size
+    return { liveExecutions: this.channels.size, liveSubscribers }
+  }
+}
