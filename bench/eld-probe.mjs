@@ -11,18 +11,18 @@
 // Why SIGWINCH: SIGUSR2 is one of the signals close-with-grace turns into a graceful shutdown of the
 // service, and SIGUSR1 is Node's "start the inspector" signal. SIGWINCH is ignored by default and
 // nothing in the service listens to it.
-import { writeFileSync, renameSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { writeFileSync, renameSync } from 'node:fs'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 
-const file = process.env.BENCH_ELD_FILE;
+const file = process.env.BENCH_ELD_FILE
 if (file) {
-  const histogram = monitorEventLoopDelay({ resolution: 10 });
-  histogram.enable();
-  let since = performance.now();
-  let windows = 0;
-  const ms = (ns) => Math.round(ns / 1e4) / 100;
+  const histogram = monitorEventLoopDelay({ resolution: 10 })
+  histogram.enable()
+  let since = performance.now()
+  let windows = 0
+  const ms = (ns) => Math.round(ns / 1e4) / 100
   // CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles, so a window can be cut out of one.
-  const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+  const monoUs = () => Number(process.hrtime.bigint() / 1000n)
   process.on('SIGWINCH', () => {
     const snapshot = {
       endMonoUs: monoUs(),
@@ -34,17 +34,17 @@ if (file) {
       max: ms(histogram.max),
       mean: ms(histogram.mean),
       rssBeforeGc: process.memoryUsage.rss()
-    };
-    const gc = globalThis.gc;
-    if (typeof gc === 'function') gc();
+    }
+    const gc = globalThis.gc
+    if (typeof gc === 'function') gc()
     // The GC pause lands in the histogram one tick later: reset after it.
     setTimeout(() => {
-      histogram.reset();
-      since = performance.now();
-      const mem = process.memoryUsage();
-      const out = { ...snapshot, nextStartMonoUs: monoUs(), rssAfterGc: mem.rss, heapUsed: mem.heapUsed, external: mem.external, pid: process.pid };
-      writeFileSync(`${file}.tmp`, JSON.stringify(out));
-      renameSync(`${file}.tmp`, file);
-    }, 20);
-  });
+      histogram.reset()
+      since = performance.now()
+      const mem = process.memoryUsage()
+      const out = { ...snapshot, nextStartMonoUs: monoUs(), rssAfterGc: mem.rss, heapUsed: mem.heapUsed, external: mem.external, pid: process.pid }
+      writeFileSync(`${file}.tmp`, JSON.stringify(out))
+      renameSync(`${file}.tmp`, file)
+    }, 20)
+  })
 }

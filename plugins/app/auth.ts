@@ -30,8 +30,6 @@ const SECRET_PARAMS = new Set(['ticket', ...CREDENTIAL_PARAMS])
 export const MAX_TICKETS_PER_HOLDER = 1000
 const MAX_TICKETS = 100_000
 
-
-
 /** The URL with the values of ticket and credential parameters replaced, for logs. */
 export function redactUrl (url: string): string {
   const q = url.indexOf('?')

@@ -178,7 +178,7 @@ export class BoltDocumentParser {
           return
         }
         this.item(line.replace(/^,\s*/, '').replace(/,$/, ''))
-        return
+
       case 'done':
     }
   }

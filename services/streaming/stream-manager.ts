@@ -3,7 +3,6 @@ import { eventFor } from '../executions/visibility.js'
 import type { ExecutionStore } from '../store/execution-store.js'
 import { isFinished, type ExecutionEvent, type LoggedEventType, type StreamingCallback, type TerminalEventType } from '../types.js'
 
-
 /** How long one wait on the store's tail lasts before the subscriber is checked again. */
 const TAIL_WAIT_MS = 1000
 /** Fan-out runs in slices of about this long, so many busy executions cannot stall the event loop. */
@@ -117,8 +116,16 @@ export class StreamManager {
     let resolveClosed!: () => void
     const closed = new Promise<void>((resolve) => { resolveClosed = resolve })
     this.channels.set(id, {
-      id, seq: lastSeq, persistedSeq: lastSeq, pending: [], writing: false, terminalSeq: null,
-      beforeDelivery: null, subscribers: new Map(), closed, resolveClosed
+      id,
+      seq: lastSeq,
+      persistedSeq: lastSeq,
+      pending: [],
+      writing: false,
+      terminalSeq: null,
+      beforeDelivery: null,
+      subscribers: new Map(),
+      closed,
+      resolveClosed
     })
   }
 

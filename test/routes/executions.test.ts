@@ -16,9 +16,6 @@ const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000'
 type Body = Record<string, unknown>
 type Assert = Pick<typeof t, 'equal' | 'match' | 'same' | 'ok'>
 
-
-
-
 const start = startExecution
 const get = getRecord
 const finished = waitFinished

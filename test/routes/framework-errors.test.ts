@@ -27,7 +27,9 @@ t.test('errors raised before our handlers still answer {error: {code, message}}'
     t.equal(res.statusCode, 404, `Accept ${String(accept)}`)
   }
   const huge = await app.inject({
-    method: 'POST', url: '/api/tasks', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    url: '/api/tasks',
+    headers: { 'content-type': 'application/json' },
     payload: '{"targets":["web1"],"task":"demo::echo","params":{"n":1e999}}'
   })
   t.equal(huge.statusCode, 400, 'a number JSON cannot carry is refused, not turned into null')

@@ -12,9 +12,6 @@ type Body = Record<string, unknown>
 type Assert = Pick<typeof t, 'equal' | 'match' | 'ok'>
 interface Res { statusCode: number, headers: Record<string, unknown>, body: string }
 
-
-
-
 const start = (app: FastifyInstance, body: Body, url = '/api/commands'): Promise<string> => startExecution(app, url, body)
 const get = getRecord
 const finished = waitFinished
@@ -222,7 +219,7 @@ t.test('GET /api/executions filters: target, since, until', async (t) => {
   t.strictSame(await list(`?target=b&until=${q(third.startedAt)}&status=success`), [first.id], 'target + until + status')
   t.strictSame(await list(`?since=${q('2100-01-01T00:00:00Z')}`), [], 'since in the future')
   t.strictSame(await list(`?until=${q('2000-01-01T00:00:00+02:00')}`), [], 'until long ago, with an offset')
-  const page = (await app.inject(`/api/executions?target=b&limit=1`)).json()
+  const page = (await app.inject('/api/executions?target=b&limit=1')).json()
   t.strictSame(page.executions.map((e: any) => e.id), [third.id])
   t.strictSame(await list(`?target=b&limit=1&cursor=${q(page.nextCursor)}`), [first.id], 'a filtered second page')
 
@@ -233,7 +230,6 @@ t.test('GET /api/executions filters: target, since, until', async (t) => {
   expectError(t, await app.inject('/api/executions?target='), 400, 'BOLT_STREAM_VALIDATION_FAILED')
   expectError(t, await app.inject('/api/executions?cursor=garbage'), 400, 'BOLT_STREAM_INVALID_INPUT')
 })
-
 
 for (const store of ['sqlite', 'memory'] as const) {
   t.test(`GET /api/executions (${store} store): a leap second, which the date-time format accepts, is filtered correctly or refused (never a 500)`, async (t) => {

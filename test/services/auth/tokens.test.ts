@@ -14,12 +14,12 @@ t.test('token lines: name, scopes and the SHA-256; comments, blank lines and ; s
 t.test('bad token lines are refused, naming the entry and never echoing the hash', async (t) => {
   const h = hex('secret')
   const cases: Array<[string, RegExp]> = [
-    [`alice read`, /AUTH_TOKENS entry 1 must be "name scope1,scope2 sha256-hex" \(found 2 fields\)/],
+    ['alice read', /AUTH_TOKENS entry 1 must be "name scope1,scope2 sha256-hex" \(found 2 fields\)/],
     [`alice read ${h} extra`, /found 4 fields/],
     [`-alice read ${h}`, /the name "-alice" must be/],
     [`alice admin ${h}`, /entry 1 \(alice\): unknown scope "admin"; scopes are read, execute, expert/],
     [`alice read, ${h}`, /unknown scope ""/],
-    [`alice read my-plain-token`, /must be the 64-hex-digit SHA-256 of the token, not the token itself/],
+    ['alice read my-plain-token', /must be the 64-hex-digit SHA-256 of the token, not the token itself/],
     [`alice read ${h.slice(1)}`, /64-hex-digit/],
     [`# c\n\nbob read ${h}zz`, /AUTH_TOKENS entry 3/]
   ]

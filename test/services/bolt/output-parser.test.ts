@@ -458,7 +458,7 @@ t.test('capper: surrogate pairs not split', async (t) => {
 })
 
 t.test('capper: arbitrary fragment sizes equal one push', async (t) => {
-  const json = JSON.stringify([{ stdout: 'x'.repeat(300) + '\\"é😀\n'.repeat(20), k: 'v', n: 1 }, 'tail \\ string "quoted"', { ['key "q"']: 'y'.repeat(90) }])
+  const json = JSON.stringify([{ stdout: 'x'.repeat(300) + '\\"é😀\n'.repeat(20), k: 'v', n: 1 }, 'tail \\ string "quoted"', { 'key "q"': 'y'.repeat(90) }])
   let seed = 42
   const rand = (n: number): number => {
     seed = (seed * 1103515245 + 12345) % 2147483648

@@ -10,12 +10,15 @@ import { tempDir, until, makeRecord } from '../../helper.js'
 // Start-up reconciliation against a real SQLite file and real, detached process groups.
 
 const record = (id: string, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord => makeRecord(id, {
-  targets: ['a'], action: 'sleep 30', startedAt: new Date().toISOString(), expertMode: true,
-  command: 'bolt command run "sleep 30" --targets=a', ...overrides
+  targets: ['a'],
+  action: 'sleep 30',
+  startedAt: new Date().toISOString(),
+  expertMode: true,
+  command: 'bolt command run "sleep 30" --targets=a',
+  ...overrides
 })
 
 interface Teardown { teardown: (fn: () => unknown) => void }
-
 
 function event (executionId: string, seq: number): ExecutionEvent {
   return { type: 'stdout', executionId, timestamp: new Date().toISOString(), seq, data: { target: 'a', output: `line ${seq}\n` } }

@@ -12,8 +12,19 @@ t.test('the WAL is checkpointed in the background while the store is open', asyn
   const store = new SqliteStore(path)
   t.teardown(() => store.close())
   await store.create({
-    id: 'x', type: 'command', targets: ['a'], action: 'yes', status: 'running', startedAt: new Date().toISOString(),
-    completedAt: null, expertMode: true, command: null, results: [], error: null, outputTruncated: false, requestedBy: null
+    id: 'x',
+    type: 'command',
+    targets: ['a'],
+    action: 'yes',
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    completedAt: null,
+    expertMode: true,
+    command: null,
+    results: [],
+    error: null,
+    outputTruncated: false,
+    requestedBy: null
   })
   const before = statSync(path).size
   const chunk = 'y\n'.repeat(50_000)
@@ -49,8 +60,19 @@ t.test('a database of schema version 1 is migrated in place: old records read wi
   t.teardown(() => store.close())
   t.equal((await store.get('old'))?.requestedBy, null, 'an old record has no requester')
   await store.create({
-    id: 'new', type: 'command', targets: ['a'], action: 'uptime', status: 'running', startedAt: new Date().toISOString(),
-    completedAt: null, expertMode: false, command: null, results: [], error: null, outputTruncated: false, requestedBy: 'ci-bot'
+    id: 'new',
+    type: 'command',
+    targets: ['a'],
+    action: 'uptime',
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    completedAt: null,
+    expertMode: false,
+    command: null,
+    results: [],
+    error: null,
+    outputTruncated: false,
+    requestedBy: 'ci-bot'
   })
   t.equal((await store.get('new'))?.requestedBy, 'ci-bot')
   await store.close()

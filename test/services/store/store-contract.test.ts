@@ -15,7 +15,6 @@ interface Teardown { teardown: (fn: () => unknown) => void }
 type Assert = Pick<typeof t, 'ok' | 'equal'>
 type Factory = (t: Teardown) => Promise<ExecutionStore>
 
-
 function event (executionId: string, seq: number, data: unknown = { target: 'web1', output: `line ${seq}\n` }, type: ExecutionEvent['type'] = 'stdout'): ExecutionEvent {
   return { type, executionId, timestamp: `2024-01-01T00:00:${String(seq % 60).padStart(2, '0')}.000Z`, seq, data }
 }

@@ -9,8 +9,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function record (id: string): ExecutionRecord {
   return {
-    id, type: 'command', targets: ['a'], action: 'echo', status: 'running', startedAt: new Date().toISOString(),
-    completedAt: null, expertMode: true, command: null, results: [], error: null, outputTruncated: false, requestedBy: null
+    id,
+    type: 'command',
+    targets: ['a'],
+    action: 'echo',
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    completedAt: null,
+    expertMode: true,
+    command: null,
+    results: [],
+    error: null,
+    outputTruncated: false,
+    requestedBy: null
   }
 }
 
