@@ -1,24 +1,29 @@
-import fastifyCors from '@fastify/cors'
-import rateLimit from '@fastify/rate-limit'
-import { fastifySSE } from '@fastify/sse'
-import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import authPlugin, { authenticateRequest, clientKey, redactUrl } from './plugins/app/auth.js'
-import boltPlugin from './plugins/app/bolt.js'
+import accessControl from './plugins/app/access-control.js'
+import auth from './plugins/app/auth.js'
+import bolt from './plugins/app/bolt.js'
 import configPlugin from './plugins/app/config.js'
 import errorHandler, { errorBody } from './plugins/app/error-handler.js'
-import executionsPlugin from './plugins/app/executions.js'
+import executions from './plugins/app/executions.js'
 import outputBuffering from './plugins/app/output-buffering.js'
-import storePlugin from './plugins/app/store.js'
-import streamingPlugin from './plugins/app/streaming.js'
+import schemas from './plugins/app/schemas.js'
+import store from './plugins/app/store.js'
+import streaming from './plugins/app/streaming.js'
 import validation from './plugins/app/validation.js'
-import commands from './routes/api/commands/index.js'
-import executions from './routes/api/executions/index.js'
-import health from './routes/health/index.js'
-import packages from './routes/api/packages/index.js'
-import puppetRuns from './routes/api/puppet-runs/index.js'
-import stream from './routes/api/stream/index.js'
-import tasks from './routes/api/tasks/index.js'
+import cors from './plugins/external/cors.js'
+import rateLimit from './plugins/external/rate-limit.js'
+import sse from './plugins/external/sse.js'
+import commandsRoute from './routes/api/commands/index.js'
+import executionsRoutes from './routes/api/executions/index.js'
+import executionLogsRoutes from './routes/api/executions/logs.js'
+import packagesRoute from './routes/api/packages/index.js'
+import puppetRunsRoute from './routes/api/puppet-runs/index.js'
+import streamRoutes from './routes/api/stream/index.js'
+import tasksRoute from './routes/api/tasks/index.js'
+import ticketsRoute from './routes/api/tickets/index.js'
+import healthRoutes from './routes/health/index.js'
+import { redactUrl } from './services/auth/url-redaction.js'
 import type { Config } from './services/config/load-config.js'
 
 export interface AppOptions {
@@ -56,52 +61,36 @@ export function serverOptions (config: Config): FastifyServerOptions {
 }
 
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  // The app's foundations.
   await fastify.register(configPlugin, { config: opts.config })
+  await fastify.register(schemas)
   await fastify.register(validation)
   await fastify.register(errorHandler)
-  // The API speaks JSON only: a text/plain body is a 415, not a string that fails validation.
-  fastify.removeContentTypeParser('text/plain')
-  if (opts.config.corsOrigins.length > 0) {
-    await fastify.register(fastifyCors, {
-      origin: opts.config.corsOrigins.includes('*') ? '*' : opts.config.corsOrigins,
-      exposedHeaders: ['Location'],
-      allowedHeaders: ['Content-Type', 'Last-Event-ID', 'Authorization']
-    })
-  }
-  // POSTs start and cancel executions: each client gets so many per window. Reads and streams
-  // have their own bounds (MAX_STREAMS_PER_CLIENT).
-  const uncounted = (request: FastifyRequest): boolean => request.method !== 'POST'
-  await fastify.register(rateLimit, {
-    max: opts.config.rateLimitMax,
-    // Per token when one is given (a valid one), else per address; runs before authentication,
-    // so failed attempts count against the address.
-    keyGenerator: (request) => {
-      if (uncounted(request)) return ''
-      const result = authenticateRequest(fastify.auth, request)
-      return clientKey(request, result.ok ? result.principal : null)
-    },
-    timeWindow: opts.config.rateLimitWindowMs,
-    allowList: uncounted,
-    errorResponseBuilder: (_request, context) => Object.assign(
-      new Error(`Too many requests: at most ${context.max} per ${Math.round(opts.config.rateLimitWindowMs / 1000)} s; retry in ${context.after}`),
-      { statusCode: 429, code: 'BOLT_STREAM_RATE_LIMITED' })
-  })
-  await fastify.register(authPlugin)
-  await fastify.register(fastifySSE)
-  await fastify.register(storePlugin)
-  await fastify.register(streamingPlugin)
-  await fastify.register(outputBuffering)
-  await fastify.register(boltPlugin)
-  await fastify.register(executionsPlugin)
+  await fastify.register(auth)
 
-  await fastify.register(health)
+  // Third-party plugins.
+  await fastify.register(cors)
+  await fastify.register(rateLimit)
+  await fastify.register(sse)
+
+  // The app's own plugins.
+  await fastify.register(accessControl)
+  await fastify.register(store)
+  await fastify.register(streaming)
+  await fastify.register(outputBuffering)
+  await fastify.register(bolt)
+  await fastify.register(executions)
+
+  await fastify.register(healthRoutes)
   await fastify.register(async (api) => {
-    await api.register(commands)
-    await api.register(tasks)
-    await api.register(puppetRuns)
-    await api.register(packages)
-    await api.register(executions)
-    await api.register(stream)
+    await api.register(commandsRoute)
+    await api.register(tasksRoute)
+    await api.register(puppetRunsRoute)
+    await api.register(packagesRoute)
+    await api.register(executionsRoutes)
+    await api.register(executionLogsRoutes)
+    await api.register(ticketsRoute)
+    await api.register(streamRoutes)
   }, { prefix: '/api' })
 }
 

@@ -28,3 +28,5 @@ export function ForbiddenError (scope: string, what: string): Error & { required
   return Object.assign(new ScopeError(scope, what), { requiredScope: scope })
 }
 export const TooManyTicketsError = createError('BOLT_STREAM_TOO_MANY_TICKETS', 'Too many unused stream tickets are outstanding (at most %d per client); use them or let them expire', 429)
+export const TokenListError = createError('BOLT_STREAM_INVALID_TOKEN_LIST', '%s', 500)
+export const StoreOpenError = createError('BOLT_STREAM_STORE_UNAVAILABLE', '%s', 500)

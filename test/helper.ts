@@ -9,7 +9,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import Fastify, { type FastifyInstance } from 'fastify'
 import app, { serverOptions } from '../app.js'
 import { loadConfig, type Config } from '../services/config/load-config.js'
-import type { ExecutionRecord } from '../services/types.js'
+import type { ExecutionRecord } from '../schemas/index.js'
 
 /** The Bolt stand-in: a real executable that behaves like the Bolt CLI (test/fixtures). */
 export const STAND_IN = fileURLToPath(new URL('./fixtures/bolt-stand-in.mjs', import.meta.url))

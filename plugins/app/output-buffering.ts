@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { bufferOutput, type BufferedCallback } from '../../services/executions/output-buffering.js'
-import type { StreamingCallback } from '../../services/types.js'
+import type { StreamingCallback } from '../../services/streaming/streaming-callback.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,11 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
-
-const Health = Type.Object({
-  status: Type.String(),
-  boltVersion: Type.Optional(Type.String()),
-  reason: Type.Optional(Type.String())
-})
+import { Health } from '../../schemas/index.js'
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   // Liveness: the process answers. It never depends on Bolt, so a missing Bolt does not

@@ -46,6 +46,10 @@ interface Held {
   expires: number
 }
 
+/** Outstanding tickets per holder and in all (each is about 200 bytes). */
+export const MAX_TICKETS_PER_HOLDER = 1000
+export const MAX_TICKETS = 100_000
+
 export const TICKET_PATTERN = /^[A-Za-z0-9_-]{43}$/
 
 export class MemoryTicketStore implements TicketStore {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { TokenListError } from '../errors.js'
 
 // API tokens. The service keeps only the SHA-256 of each token; a presented token is hashed
 // and compared with every known hash in constant time, so neither the answer nor its timing
@@ -24,7 +25,7 @@ export interface Principal {
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/
 const HASH_PATTERN = /^[0-9a-f]{64}$/i
 
-export class TokenListError extends Error {}
+export { TokenListError }
 
 export function sha256 (text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest()
@@ -84,6 +85,8 @@ export function principalOf (name: string | null, scopes: Iterable<Scope>): Prin
 
 export class Authenticator {
   private readonly entries: Array<{ name: string, hash: Buffer, principal: Principal }>
+  /** Results per request, so a request's token is hashed and checked once. */
+  private readonly memo = new WeakMap<object, Authentication>()
 
   constructor (tokens: TokenEntry[]) {
     checkTokenList(tokens)
@@ -97,6 +100,19 @@ export class Authenticator {
 
   get tokenCount (): number {
     return this.entries.length
+  }
+
+  /**
+   * Authenticates `header` once for `request` (any object standing for it): the rate limiter,
+   * which keys POSTs by token, and the access check share the result.
+   */
+  authenticateOnce (request: object, header: string | undefined): Authentication {
+    let result = this.memo.get(request)
+    if (result === undefined) {
+      result = this.authenticate(header)
+      this.memo.set(request, result)
+    }
+    return result
   }
 
   /** Authenticates an `Authorization` header value. */

@@ -1,9 +1,7 @@
 import { InvalidInputError } from '../errors.js'
-import type { ExecutionType } from '../types.js'
+import { MAX_TAGS, MAX_TARGETS, PACKAGE_ACTIONS, type ExecutionType, type PackageAction } from '../../schemas/index.js'
 import {
-  MAX_TAGS, MAX_TARGETS, PACKAGE_ACTIONS, type PackageAction,
-  isValidCommand, isValidEnvironment, isValidPackageToken, isValidTag, isValidTarget,
-  isValidTaskName, isValidTaskParamName
+  isValidCommand, isValidEnvironment, isValidPackageToken, isValidTag, isValidTarget, isValidTaskName, isValidTaskParamName
 } from './input-rules.js'
 
 export type OperationSpec =

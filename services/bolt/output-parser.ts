@@ -1,5 +1,5 @@
 import { JsonStringCapper } from './json-string-capper.js'
-import type { ExecutionError, ExecutionType, TargetResult } from '../types.js'
+import type { ExecutionError, ExecutionType, TargetResult } from '../../schemas/index.js'
 
 // Bolt's stdout with `--format json --stream` carries two things on separate lines: the
 // targets' live output (`[target] out: …` / `[target] err: …`) and, around it, the result
@@ -178,8 +178,9 @@ export class BoltDocumentParser {
           return
         }
         this.item(line.replace(/^,\s*/, '').replace(/,$/, ''))
-
+        break
       case 'done':
+        break
     }
   }
 

@@ -5,9 +5,11 @@ import {
   CommandNotAllowedError, ExecutionFinishedError, ExecutionNotFoundError, QueueFullError, ShuttingDownError, TaskNotAllowedError
 } from '../errors.js'
 import type { ExecutionStore } from '../store/execution-store.js'
+import type { Logger } from '../logger.js'
 import { processIdentity } from '../bolt/process-group.js'
 import type { StreamManager } from '../streaming/stream-manager.js'
-import type { ExecutionError, ExecutionRecord, ExecutionStatus, StreamingCallback, TargetResult } from '../types.js'
+import type { ExecutionError, ExecutionRecord, ExecutionStatus, TargetResult } from '../../schemas/index.js'
+import type { StreamingCallback } from '../streaming/streaming-callback.js'
 
 export interface ExecutionServiceOptions {
   store: ExecutionStore
@@ -23,7 +25,7 @@ export interface ExecutionServiceOptions {
   /** Operator policies: what commands and tasks may run (null: anything valid). */
   commandAllowlist?: RegExp | null
   taskAllowlist?: RegExp | null
-  logger: { info: (obj: object, msg?: string) => void, error: (obj: object, msg?: string) => void }
+  logger: Logger
 }
 
 export interface Execution {
@@ -69,6 +71,13 @@ export class ExecutionService {
 
   get queuedCount (): number {
     return this.waiting.length
+  }
+
+  /** The record of an execution; throws ExecutionNotFoundError when there is none. */
+  async record (id: string): Promise<ExecutionRecord> {
+    const record = await this.options.store.get(id)
+    if (record === undefined) throw new ExecutionNotFoundError(id)
+    return record
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { StreamingCallback } from '../types.js'
+import type { StreamingCallback } from '../streaming/streaming-callback.js'
 
 // The buffering hook: wraps an execution's streaming callbacks and batches output chunks
 // per (stream, target), so each key produces at most one event per interval. It is a

@@ -1,6 +1,7 @@
+import type { Logger } from '../logger.js'
 import type { ExecutionStore } from '../store/execution-store.js'
 import { endGroup, processIdentity } from '../bolt/process-group.js'
-import type { ExecutionError, ExecutionEvent } from '../types.js'
+import type { ExecutionError, ExecutionEvent } from '../../schemas/index.js'
 
 export const INTERRUPTED_ERROR: ExecutionError = {
   kind: 'bolt-stream/interrupted',
@@ -14,7 +15,7 @@ export const INTERRUPTED_ERROR: ExecutionError = {
  */
 export async function reconcileInterrupted (
   store: ExecutionStore,
-  options: { killGraceMs: number, logger: { warn: (obj: object, msg?: string) => void } }
+  options: { killGraceMs: number, logger: Logger }
 ): Promise<number> {
   const unfinished = await store.listUnfinished()
   const identity = processIdentity()

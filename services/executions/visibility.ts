@@ -1,4 +1,4 @@
-import type { ExecutionEvent, ExecutionRecord, TargetResult } from '../types.js'
+import type { ExecutionEvent, ExecutionRecord, TargetResult } from '../../schemas/index.js'
 
 // What a reader without the `expert` scope may see: no command line and no raw output. It
 // never receives `command`, `stdout` or `stderr` events; results come without stdout/stderr

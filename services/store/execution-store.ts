@@ -1,27 +1,13 @@
-import type { ExecutionEvent, ExecutionRecord, ExecutionStatus, ExecutionType } from '../types.js'
+import type { ExecutionEvent, ExecutionList, ExecutionListQuery, ExecutionRecord } from '../../schemas/index.js'
 
 // Where execution records and their event logs live. Async and cursor-based so a networked
 // implementation (Redis Streams: XADD with an explicit id, XRANGE from a cursor, XREAD BLOCK
 // for the tail) can replace SQLite or memory without the routes or the manager changing.
 
-export interface ListQuery {
-  status?: ExecutionStatus
-  type?: ExecutionType
-  /** Executions that ran on this target. */
-  target?: string
-  /** ISO 8601: started at or after. */
-  since?: string
-  /** ISO 8601: started before. */
-  until?: string
-  limit: number
-  /** Opaque, from a previous page's `nextCursor`. */
-  cursor?: string
-}
+/** A page request of the list: its filters, a page size and an opaque cursor (from `nextCursor`). */
+export type ListQuery = ExecutionListQuery
 
-export interface ListPage {
-  executions: ExecutionRecord[]
-  nextCursor: string | null
-}
+export type ListPage = ExecutionList
 
 /** Where a running execution's Bolt process group lives, to end it after a crash. */
 export interface ProcessGroupRef {
@@ -71,49 +57,4 @@ export interface ExecutionStore {
   /** Throws when the store cannot be written (readiness). */
   checkWritable: () => Promise<void>
   close: () => Promise<void>
-}
-
-/** Page cursors of both stores: the position of the last execution of the page. */
-export function encodeCursor (position: number): string {
-  return Buffer.from(`p:${position}`).toString('base64url')
-}
-
-export function decodeCursor (cursor: string): number | null {
-  const m = /^p:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
-  return m === null ? null : Number(m[1])
-}
-
-/** In-process wake-ups for `waitForEvents`, signalled after each append. */
-export class AppendNotifier {
-  private readonly waiters = new Map<string, Set<() => void>>()
-
-  notify (id: string): void {
-    const set = this.waiters.get(id)
-    if (set === undefined) return
-    this.waiters.delete(id)
-    for (const wake of set) wake()
-  }
-
-  async wait (id: string, afterSeq: number, lastSeq: () => Promise<number>, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      if (await lastSeq() > afterSeq) return true
-      const left = deadline - Date.now()
-      if (left <= 0 || signal?.aborted === true) return false
-      await new Promise<void>((resolve) => {
-        let set = this.waiters.get(id)
-        if (set === undefined) this.waiters.set(id, set = new Set())
-        const done = (): void => {
-          clearTimeout(timer)
-          signal?.removeEventListener('abort', done)
-          set.delete(done)
-          resolve()
-        }
-        const timer = setTimeout(done, left)
-        timer.unref()
-        signal?.addEventListener('abort', done, { once: true })
-        set.add(done)
-      })
-    }
-  }
 }

@@ -1,9 +1,11 @@
 import { InvalidInputError } from '../errors.js'
-import {
-  AppendNotifier, decodeCursor, encodeCursor,
-  type ExecutionStore, type ListPage, type ListQuery, type ProcessGroupRef, type RetentionPolicy, type UnfinishedExecution
+import { AppendNotifier } from './append-notifier.js'
+import { decodeCursor, encodeCursor } from './cursor.js'
+import type {
+  ExecutionStore, ListPage, ListQuery, ProcessGroupRef, RetentionPolicy, UnfinishedExecution
 } from './execution-store.js'
-import { isFinished, type ExecutionEvent, type ExecutionRecord } from '../types.js'
+import type { ExecutionEvent, ExecutionRecord } from '../../schemas/index.js'
+import { isFinished } from '../executions/status.js'
 
 export interface MemoryStoreOptions {
   /** Most executions kept; the oldest finished ones go first. */

@@ -1,16 +1,18 @@
 import { mkdirSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import { dirname } from 'node:path'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import Database from 'better-sqlite3'
-import { InvalidInputError } from '../errors.js'
+import { InvalidInputError, StoreOpenError } from '../errors.js'
 import { dataJson, eventFromStored } from '../streaming/sse-frames.js'
-import {
-  AppendNotifier, decodeCursor, encodeCursor,
-  type ExecutionStore, type ListPage, type ListQuery, type ProcessGroupRef, type RetentionPolicy, type UnfinishedExecution
+import { AppendNotifier } from './append-notifier.js'
+import type { CheckpointWorkerData } from './checkpoint-worker.js'
+import { decodeCursor, encodeCursor } from './cursor.js'
+import type {
+  ExecutionStore, ListPage, ListQuery, ProcessGroupRef, RetentionPolicy, UnfinishedExecution
 } from './execution-store.js'
-import { UNFINISHED_STATUSES, type ExecutionEvent, type ExecutionRecord, type ExecutionStatus } from '../types.js'
+import type { ExecutionEvent, ExecutionRecord, ExecutionStatus } from '../../schemas/index.js'
+import { UNFINISHED_STATUSES } from '../executions/status.js'
 
 // The default store: one SQLite file in WAL mode. Events are appended in batches: everything
 // appended within one turn of the event loop (all executions) is one transaction.
@@ -124,26 +126,12 @@ interface PendingAppend {
 /** How often the background connection checkpoints the WAL into the database file. */
 const CHECKPOINT_INTERVAL_MS = 1000
 
-// Checkpointing copies the WAL into the database file: for a large output, hundreds of
-// milliseconds of synchronous work. A second connection on a worker thread does it, so the
-// event loop never waits for it (PASSIVE: it never blocks the writer either).
-const CHECKPOINT_WORKER = `
-const { workerData, parentPort } = require('node:worker_threads')
-const Database = require(workerData.module)
-const db = new Database(workerData.path)
-db.pragma('busy_timeout = 5000')
-const timer = setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)') } catch {}
-}, workerData.intervalMs)
-parentPort.on('message', () => {
-  clearInterval(timer)
-  try { db.close() } catch {}
-  parentPort.close()
-})
-`
-
-export class StoreOpenError extends Error {
-  code = 'BOLT_STREAM_STORE_UNAVAILABLE'
+/** The checkpointing thread (checkpoint-worker.ts; compiled next to this file in dist/). */
+function startCheckpointer (data: CheckpointWorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: data })
+  // Run from source (tests, tsx): the thread loads the TypeScript module through tsx.
+  const url = new URL('./checkpoint-worker.ts', import.meta.url).href
+  return new Worker(`import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(url)}, ${JSON.stringify(import.meta.url)}))`, { eval: true, workerData: data })
 }
 
 export class SqliteStore implements ExecutionStore {
@@ -201,10 +189,7 @@ export class SqliteStore implements ExecutionStore {
       heartbeat: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('heartbeat', ?)")
     }
     if (path !== ':memory:') {
-      this.checkpointer = new Worker(CHECKPOINT_WORKER, {
-        eval: true,
-        workerData: { path, module: createRequire(import.meta.url).resolve('better-sqlite3'), intervalMs: CHECKPOINT_INTERVAL_MS }
-      })
+      this.checkpointer = startCheckpointer({ path, intervalMs: CHECKPOINT_INTERVAL_MS })
       this.checkpointer.unref()
       this.checkpointer.on('error', () => {
         // Without it, checkpoints fall back to this connection.

@@ -1,7 +1,9 @@
-import type { ExecutionEvent } from '../types.js'
+import type { ExecutionEvent, StartEvent } from '../../schemas/index.js'
 
-// An event is serialised once, whoever needs it: the store keeps the JSON of its data, and
-// the SSE frame shared by every subscriber embeds that same text.
+// The one SSE frame encoder: every frame the service writes (start, logged events, heartbeats)
+// is built here. An event is serialised once, whoever needs it: the store keeps the JSON of its
+// data, and the frame shared by every subscriber embeds that same text. Frames carry no raw
+// text: `id` is an integer, `event` comes from a fixed set, and `data` is one JSON line.
 
 const dataTexts = new WeakMap<ExecutionEvent, string>()
 const frames = new WeakMap<ExecutionEvent, string>()
@@ -39,3 +41,11 @@ export function eventFrame (event: ExecutionEvent): string {
   }
   return frame
 }
+
+/** The first frame of every connection: not logged, so no `id:`; `retry:` sets EventSource's reconnection delay. */
+export function startFrame (event: StartEvent, retryMs: number): string {
+  return `event: start\ndata: ${JSON.stringify(event)}\nretry: ${Math.floor(retryMs)}\n\n`
+}
+
+/** A comment that keeps proxies from cutting an idle stream. */
+export const HEARTBEAT_FRAME = ': heartbeat\n\n'

@@ -1,7 +1,10 @@
+import type { Logger } from '../logger.js'
 import { eventFrame } from './sse-frames.js'
 import { eventFor } from '../executions/visibility.js'
 import type { ExecutionStore } from '../store/execution-store.js'
-import { isFinished, type ExecutionEvent, type LoggedEventType, type StreamingCallback, type TerminalEventType } from '../types.js'
+import type { ExecutionEvent, LoggedEventType, TerminalEventType } from '../../schemas/index.js'
+import { isFinished } from '../executions/status.js'
+import type { StreamingCallback } from './streaming-callback.js'
 
 /** How long one wait on the store's tail lasts before the subscriber is checked again. */
 const TAIL_WAIT_MS = 1000
@@ -96,7 +99,7 @@ export interface StreamManagerOptions {
   replayPageSize?: number
   /** How long a backlogged subscriber may take to drain before it is dropped. */
   stallTimeoutMs?: number
-  logger?: { error: (obj: object, msg?: string) => void }
+  logger?: Logger
 }
 
 export class StreamManager {

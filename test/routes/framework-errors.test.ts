@@ -1,5 +1,5 @@
 import t from 'tap'
-import { acceptsEventStream } from '../../routes/api/stream/index.js'
+import { acceptsEventStream } from '../../services/streaming/negotiation.js'
 import { build } from '../helper.js'
 
 const UUID = '00000000-0000-4000-8000-000000000000'

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import t from 'tap'
 import { build, until, waitFinished } from '../helper.js'
-import { EXECUTION_STATUSES, EXECUTION_TYPES } from '../../services/types.js'
-import { PACKAGE_ACTIONS } from '../../services/bolt/input-rules.js'
+import { EXECUTION_STATUSES, EXECUTION_TYPES } from '../../schemas/index.js'
+import { PACKAGE_ACTIONS } from '../../schemas/index.js'
 
 // Property-based hostile input. Every generated request is INVALID BY CONSTRUCTION: a valid base
 // (body or querystring) with one or more mutations that each make it invalid on their own, or a

@@ -1,8 +1,7 @@
 import t from 'tap'
 import { buildBoltInvocation, redactCommand, type BoltArgsOptions, type OperationSpec } from '../../../services/bolt/arguments.js'
-import {
-  MAX_COMMAND_LENGTH, MAX_TAGS, MAX_TARGETS, isValidCommand, isValidTarget
-} from '../../../services/bolt/input-rules.js'
+import { MAX_COMMAND_LENGTH, MAX_TAGS, MAX_TARGETS } from '../../../schemas/index.js'
+import { isValidCommand, isValidTarget } from '../../../services/bolt/input-rules.js'
 
 const PROJECT = '/srv/bolt-stream/project'
 const OPTIONS: BoltArgsOptions = {

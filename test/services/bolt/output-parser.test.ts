@@ -3,7 +3,7 @@ import {
   BoltDocumentParser, BoltStdoutDemux, toTargetResult, type ParsedDocument
 } from '../../../services/bolt/output-parser.js'
 import { JsonStringCapper } from '../../../services/bolt/json-string-capper.js'
-import type { ExecutionType } from '../../../services/types.js'
+import type { ExecutionType } from '../../../schemas/index.js'
 
 // ---- Bolt's output, as printed (examples from shared/notes/bolt-cli.md) ----
 

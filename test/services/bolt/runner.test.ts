@@ -1,3 +1,4 @@
+import { pino } from 'pino'
 import { spawn } from 'node:child_process'
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -9,7 +10,7 @@ import { ROOT, STAND_IN, tempDir } from '../../helper.js'
 
 const LONE_RUNNER = join(ROOT, 'test/fixtures/lone-runner.ts')
 
-const quiet = { debug: () => {}, warn: () => {} }
+const quiet = pino({ level: 'silent' })
 
 interface Collected { stdout: Map<string | null, string>, stderr: Map<string | null, string>, truncated: string[] }
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import FakeTimers from '@sinonjs/fake-timers'
 import { bufferOutput, type TimerApi } from '../../../services/executions/output-buffering.js'
-import type { StreamingCallback } from '../../../services/types.js'
+import type { StreamingCallback } from '../../../services/streaming/streaming-callback.js'
 
 const INTERVAL = 100
 

@@ -1,10 +1,12 @@
+import { pino } from 'pino'
+import type { Logger } from '../../../services/logger.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import t from 'tap'
 import { groupHasLiveProcess, processIdentity, signalGroup } from '../../../services/bolt/process-group.js'
 import { INTERRUPTED_ERROR, reconcileInterrupted } from '../../../services/executions/reconcile.js'
 import { SqliteStore } from '../../../services/store/sqlite-store.js'
-import type { ExecutionEvent, ExecutionRecord } from '../../../services/types.js'
+import type { ExecutionEvent, ExecutionRecord } from '../../../schemas/index.js'
 import { tempDir, until, makeRecord } from '../../helper.js'
 
 // Start-up reconciliation against a real SQLite file and real, detached process groups.
@@ -47,9 +49,11 @@ async function spawnGroup (t: Teardown): Promise<Group> {
   return { child, pgid, exited }
 }
 
-const logger = (): { warn: (obj: object, msg?: string) => void, calls: Array<{ obj: object, msg?: string }> } => {
-  const calls: Array<{ obj: object, msg?: string }> = []
-  return { calls, warn: (obj, msg) => { calls.push({ obj, msg }) } }
+/** A real pino logger whose warnings the test reads back. */
+const logger = (): Logger & { calls: Array<{ obj: Record<string, unknown>, msg?: string }> } => {
+  const calls: Array<{ obj: Record<string, unknown>, msg?: string }> = []
+  const log = pino({ level: 'warn' }, { write: (line: string) => { const { msg, ...obj } = JSON.parse(line); calls.push({ obj, msg }) } })
+  return Object.assign(log, { calls })
 }
 
 t.test('running executions become interrupted; their process groups are ended', async (t) => {

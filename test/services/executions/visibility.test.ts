@@ -1,7 +1,7 @@
 import t from 'tap'
 import { eventFrame } from '../../../services/streaming/sse-frames.js'
 import { eventFor, publicEvent, recordFor } from '../../../services/executions/visibility.js'
-import type { ExecutionEvent } from '../../../services/types.js'
+import type { ExecutionEvent } from '../../../schemas/index.js'
 import { makeRecord } from '../../helper.js'
 
 const event = (type: ExecutionEvent['type'], data: unknown, seq = 1): ExecutionEvent => ({ type, executionId: 'x', timestamp: '2024-01-01T00:00:00.000Z', seq, data })

@@ -2,7 +2,7 @@ import t from 'tap'
 import { makeRecord as record } from '../../helper.js'
 import { MemoryStore } from '../../../services/store/memory-store.js'
 import type { ExecutionStore } from '../../../services/store/execution-store.js'
-import type { ExecutionEvent, ExecutionRecord, ExecutionStatus, ExecutionType } from '../../../services/types.js'
+import type { ExecutionEvent, ExecutionRecord, ExecutionStatus, ExecutionType } from '../../../schemas/index.js'
 
 function event (executionId: string, seq: number, output = `line ${seq}\n`): ExecutionEvent {
   return { type: 'stdout', executionId, timestamp: '2024-01-01T00:00:01.000Z', seq, data: { target: 'web1', output } }

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import { SqliteStore } from '../../../services/store/sqlite-store.js'
-import type { ExecutionEvent } from '../../../services/types.js'
+import type { ExecutionEvent } from '../../../schemas/index.js'
 import { tempDir } from '../../helper.js'
 
 t.test('the WAL is checkpointed in the background while the store is open', async (t) => {

@@ -5,7 +5,7 @@ import t from 'tap'
 import type { ExecutionStore, ListQuery } from '../../../services/store/execution-store.js'
 import { MemoryStore } from '../../../services/store/memory-store.js'
 import { SqliteStore } from '../../../services/store/sqlite-store.js'
-import type { ExecutionEvent, ExecutionRecord } from '../../../services/types.js'
+import type { ExecutionEvent, ExecutionRecord } from '../../../schemas/index.js'
 import { tempDir, makeRecord as record } from '../../helper.js'
 
 // One behavioural contract for every ExecutionStore: the memory store and the SQLite store

@@ -2,7 +2,7 @@ import t from 'tap'
 import { MemoryStore } from '../../../services/store/memory-store.js'
 import { eventFrame } from '../../../services/streaming/sse-frames.js'
 import { StreamManager, type SubscriberSink } from '../../../services/streaming/stream-manager.js'
-import type { ExecutionEvent, ExecutionRecord } from '../../../services/types.js'
+import type { ExecutionEvent, ExecutionRecord } from '../../../schemas/index.js'
 import { until } from '../../helper.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

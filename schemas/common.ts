@@ -1,0 +1,35 @@
+import { Type, type Static, type TLiteral, type TSchema, type TUnion } from '@sinclair/typebox'
+
+/** A union of string literals, typed as such. */
+export const literals = <T extends readonly string[]>(values: T, options: { description?: string, $id?: string } = {}) =>
+  Type.Union(values.map((v) => Type.Literal(v)), options) as unknown as TUnion<Array<TLiteral<T[number]>>>
+
+export const Nullable = <T extends TSchema>(schema: T, description?: string) =>
+  Type.Union([schema, Type.Null()], description === undefined ? {} : { description })
+
+/** A reference to a registered schema (by its `$id`), typed as the schema itself. */
+export const ref = <T extends TSchema>(schema: T) => Type.Unsafe<Static<T>>(Type.Ref(schema.$id!))
+
+/** Every error the API answers: `{error: {code, message}}`. */
+export const ErrorResponse = Type.Object({
+  error: Type.Object({
+    code: Type.String({ description: 'Stable machine-readable code, BOLT_STREAM_…' }),
+    message: Type.String({ description: 'What went wrong, for people' })
+  })
+}, { $id: 'ErrorResponse', description: 'An error' })
+export type ErrorResponse = Static<typeof ErrorResponse>
+
+const errorRef = ref(ErrorResponse)
+/** The error answers a route may give. */
+export const errorResponses = {
+  400: errorRef,
+  401: errorRef,
+  403: errorRef,
+  404: errorRef,
+  409: errorRef,
+  415: errorRef,
+  429: errorRef,
+  500: errorRef,
+  503: errorRef
+}
+export const ErrorRef = errorRef

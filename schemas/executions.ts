@@ -1,0 +1,84 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { literals, Nullable, ref } from './common.js'
+import { MAX_TARGET_LENGTH, TARGET_PATTERN } from './input-rules.js'
+
+export const EXECUTION_TYPES = ['command', 'task', 'puppet', 'package'] as const
+export const EXECUTION_STATUSES = ['queued', 'running', 'success', 'failed', 'partial', 'cancelled', 'timed_out', 'interrupted'] as const
+
+export const ExecutionType = literals(EXECUTION_TYPES, { description: 'What kind of operation' })
+export type ExecutionType = Static<typeof ExecutionType>
+
+export const ExecutionStatus = literals(EXECUTION_STATUSES, {
+  description: 'queued (waiting for a slot), running, then one final status'
+})
+export type ExecutionStatus = Static<typeof ExecutionStatus>
+
+export const ExecutionError = Type.Object({
+  kind: Type.String({ description: "Bolt's error kind (bolt/…, puppetlabs.tasks/…) or bolt-stream/…" }),
+  message: Type.String(),
+  issueCode: Type.Optional(Type.String({ description: "Bolt's issue code, e.g. CONNECT_ERROR" }))
+}, { $id: 'ExecutionError' })
+export type ExecutionError = Static<typeof ExecutionError>
+
+export const TargetResult = Type.Object({
+  target: Type.String(),
+  status: literals(['success', 'failed'] as const),
+  exitCode: Type.Optional(Type.Integer()),
+  stdout: Type.Optional(Type.String({ description: 'Only for readers with the expert scope' })),
+  stderr: Type.Optional(Type.String({ description: 'Only for readers with the expert scope' })),
+  value: Type.Optional(Type.Unknown({ description: "A task's parsed result (Bolt's _output/_error lifted out)" })),
+  error: Type.Optional(ref(ExecutionError))
+}, { $id: 'TargetResult' })
+export type TargetResult = Static<typeof TargetResult>
+
+export const ExecutionRecord = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  type: ExecutionType,
+  targets: Type.Array(Type.String()),
+  action: Type.String({ description: 'The command (secrets redacted), the task name, `puppet agent`, or the package name' }),
+  status: ExecutionStatus,
+  startedAt: Type.String({ format: 'date-time' }),
+  completedAt: Nullable(Type.String({ format: 'date-time' })),
+  expertMode: Type.Boolean(),
+  command: Nullable(Type.String(), 'The Bolt command line (secrets redacted); expert mode and the expert scope only'),
+  results: Type.Array(ref(TargetResult)),
+  error: Nullable(ref(ExecutionError), 'Set when the execution as a whole failed'),
+  outputTruncated: Type.Boolean(),
+  requestedBy: Nullable(Type.String(), 'Name of the API token that started it; null in open mode')
+}, { $id: 'ExecutionRecord' })
+export type ExecutionRecord = Static<typeof ExecutionRecord>
+
+export const Accepted = Type.Object({
+  executionId: Type.String({ format: 'uuid' }),
+  status: ExecutionStatus,
+  streamUrl: Type.String()
+}, { $id: 'Accepted' })
+export type Accepted = Static<typeof Accepted>
+
+export const ExecutionIdParams = Type.Object({
+  id: Type.String({ format: 'uuid', description: 'Execution id (UUID v4)' })
+})
+
+export const TargetFilter = Type.String({ minLength: 1, maxLength: MAX_TARGET_LENGTH, pattern: TARGET_PATTERN })
+
+export const ExecutionListQuery = Type.Object({
+  status: Type.Optional(ExecutionStatus),
+  type: Type.Optional(ExecutionType),
+  target: Type.Optional(TargetFilter),
+  since: Type.Optional(Type.String({ format: 'date-time', description: 'Started at or after (ISO 8601)' })),
+  until: Type.Optional(Type.String({ format: 'date-time', description: 'Started before (ISO 8601)' })),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 }))
+}, { additionalProperties: false })
+export type ExecutionListQuery = Static<typeof ExecutionListQuery>
+
+export const ExecutionList = Type.Object({
+  executions: Type.Array(ref(ExecutionRecord)),
+  nextCursor: Nullable(Type.String(), 'Pass as `cursor` for the next page; null on the last')
+})
+export type ExecutionList = Static<typeof ExecutionList>
+
+export const OutputQuery = Type.Object({
+  stream: Type.Optional(literals(['stdout', 'stderr'] as const)),
+  target: Type.Optional(TargetFilter)
+}, { additionalProperties: false })

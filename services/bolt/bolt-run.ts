@@ -1,0 +1,199 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { StringDecoder } from 'node:string_decoder'
+import type { Readable } from 'node:stream'
+import type { ExecutionError } from '../../schemas/index.js'
+import { BoltDocumentParser, BoltStdoutDemux } from './output-parser.js'
+import { OutputBudget } from './output-limit.js'
+import { groupHasLiveProcess, signalGroup } from './process-group.js'
+import { applyResultBudget } from './result-budget.js'
+import type { BoltRunnerOptions, RunEnd, RunOutcome, RunRequest } from './runner.js'
+import { StderrLines } from './stderr-lines.js'
+
+/** After Bolt exits, how long a leftover process may hold its pipes open. */
+const PIPE_CLOSE_WAIT_MS = 2000
+
+export const truncationMessage = (maxBytes: number): string =>
+  `[output truncated: this execution reached its limit of ${maxBytes} bytes; further output is neither streamed nor kept]`
+
+/**
+ * One Bolt process, from spawn to outcome: its output routed to the streaming callbacks within
+ * the byte budget, its result document parsed, its process group ended on timeout or cancel.
+ * It settles once Bolt has exited and, when it was terminated, nothing of its group runs.
+ */
+export class BoltRun {
+  private readonly budget: OutputBudget
+  private readonly captured = new Map<string, { stdout: string, stderr: string }>()
+  private readonly document: BoltDocumentParser
+  private readonly stderr: StderrLines
+  private truncatedNotified = false
+  private settled = false
+  private end: RunEnd = 'exited'
+  private cancelReason: string | undefined
+  private spawnError: ExecutionError | undefined
+  private exitCode: number | null = null
+  private exitSignal: NodeJS.Signals | null = null
+  private timeoutTimer: NodeJS.Timeout | undefined
+  private killTimer: NodeJS.Timeout | undefined
+  private pipeTimer: NodeJS.Timeout | undefined
+  private closed = false
+  private child: ChildProcessByStdio<null, Readable, Readable> | undefined
+  private pgid: number | undefined
+
+  constructor (
+    private readonly options: BoltRunnerOptions,
+    private readonly request: RunRequest,
+    private readonly resolve: (outcome: RunOutcome) => void
+  ) {
+    this.budget = new OutputBudget(request.maxOutputBytes)
+    // Strings inside one result line are bounded too; the results are cut to the budget later.
+    this.document = new BoltDocumentParser({ type: request.invocation.type, maxStringChars: request.maxOutputBytes + 1024 })
+    this.stderr = new StderrLines(
+      (line) => this.emit('stderr', null, line),
+      (line) => this.options.logger.debug({ line }, 'bolt stderr'))
+  }
+
+  start (): void {
+    const child = spawn(this.options.boltPath, this.request.invocation.args, {
+      detached: true, // its own process group
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: this.options.env
+    })
+    this.child = child
+    this.pgid = child.pid
+    child.once('error', (err: NodeJS.ErrnoException) => this.onError(err))
+    if (this.pgid === undefined) return
+    this.request.onSpawn?.(this.pgid)
+    const { signal } = this.request
+    if (signal?.aborted === true) queueMicrotask(this.onAbort)
+    else signal?.addEventListener('abort', this.onAbort, { once: true })
+    this.timeoutTimer = setTimeout(() => this.terminate('timed_out', `Timed out after ${this.request.timeoutMs} ms`), this.request.timeoutMs)
+    this.timeoutTimer.unref()
+    this.readStdout(child.stdout)
+    child.stderr.on('data', (chunk: Buffer) => this.stderr.push(chunk))
+    child.stderr.once('end', () => this.stderr.end())
+    child.once('exit', (code, exitSignal) => this.onExit(code, exitSignal))
+    child.once('close', () => this.onClose())
+  }
+
+  private emit (stream: 'stdout' | 'stderr', target: string | null, text: string): void {
+    const { callbacks, invocation } = this.request
+    const { text: kept, crossed } = this.budget.take(text)
+    if (kept.length > 0) {
+      // Only a task's streamed output is needed for its result; Bolt's document has the command's.
+      if (target !== null && (invocation.type === 'task' || invocation.type === 'package')) {
+        let entry = this.captured.get(target)
+        if (entry === undefined) this.captured.set(target, entry = { stdout: '', stderr: '' })
+        entry[stream] += kept
+      }
+      if (stream === 'stdout') callbacks?.onStdout?.(kept, target)
+      else callbacks?.onStderr?.(kept, target)
+    }
+    if (crossed && !this.truncatedNotified) {
+      this.truncatedNotified = true
+      callbacks?.flush?.()
+      callbacks?.onTruncated?.(truncationMessage(this.request.maxOutputBytes))
+    }
+  }
+
+  private readStdout (stdout: Readable): void {
+    const demux = new BoltStdoutDemux({ output: (stream, target, text) => this.emit(stream, target, text) }, this.document)
+    const decoder = new StringDecoder('utf8')
+    stdout.on('data', (chunk: Buffer) => demux.push(decoder.write(chunk)))
+    stdout.once('end', () => {
+      const rest = decoder.end()
+      if (rest.length > 0) demux.push(rest)
+      demux.end()
+    })
+  }
+
+  private readonly onAbort = (): void => {
+    const reason: unknown = this.request.signal?.reason
+    this.terminate('cancelled', typeof reason === 'string' ? reason : 'Cancelled')
+  }
+
+  private onError (err: NodeJS.ErrnoException): void {
+    if (this.pgid !== undefined) {
+      this.options.logger.warn({ err }, 'Bolt process error')
+      return
+    }
+    this.end = 'spawn-failed'
+    this.spawnError = err.code === 'ENOENT'
+      ? { kind: 'bolt-stream/bolt-not-found', message: `Bolt executable '${this.options.boltPath}' was not found; set BOLT_PATH` }
+      : { kind: 'bolt-stream/spawn-failed', message: `Bolt could not be started: ${err.message}` }
+    this.finish()
+  }
+
+  /** SIGTERM to the group; SIGKILL after the grace period if anything of it still runs. */
+  private terminate (reason: RunEnd, why: string): void {
+    const pgid = this.pgid
+    if (this.end !== 'exited' || pgid === undefined || this.exitCode !== null || this.exitSignal !== null) return
+    this.end = reason
+    this.cancelReason = why
+    signalGroup(pgid, 'SIGTERM')
+    // Not unref()ed: once SIGTERM is sent, the SIGKILL must follow even if nothing else keeps
+    // the process alive (a group that outlived SIGTERM would otherwise outlive us); it holds
+    // the process for killGraceMs at most.
+    this.killTimer = setTimeout(() => {
+      groupHasLiveProcess(pgid).then((alive) => {
+        if (alive) {
+          this.options.logger.warn({ pgid }, 'Bolt process group outlived SIGTERM; sending SIGKILL')
+          signalGroup(pgid, 'SIGKILL')
+        }
+        if (this.closed) this.finish()
+      }, () => {
+        signalGroup(pgid, 'SIGKILL')
+        if (this.closed) this.finish()
+      })
+    }, this.options.killGraceMs)
+  }
+
+  private onExit (code: number | null, signal: NodeJS.Signals | null): void {
+    this.exitCode = code
+    this.exitSignal = signal
+    clearTimeout(this.timeoutTimer)
+    // A leftover process holding the pipes must not keep the execution open.
+    this.pipeTimer = setTimeout(() => {
+      this.child?.stdout.destroy()
+      this.child?.stderr.destroy()
+      this.finish()
+    }, PIPE_CLOSE_WAIT_MS)
+    this.pipeTimer.unref()
+  }
+
+  private onClose (): void {
+    this.closed = true
+    if (this.end === 'exited') {
+      clearTimeout(this.killTimer)
+      return this.finish()
+    }
+    // Terminated: the execution ends once nothing of the group runs any more.
+    groupHasLiveProcess(this.pgid!).then((alive) => {
+      if (!alive) {
+        clearTimeout(this.killTimer)
+        this.finish()
+      }
+    }, () => this.finish())
+  }
+
+  private finish (): void {
+    if (this.settled) return
+    this.settled = true
+    clearTimeout(this.timeoutTimer)
+    clearTimeout(this.pipeTimer)
+    this.request.signal?.removeEventListener('abort', this.onAbort)
+    const doc = this.document.finish()
+    const { invocation, maxOutputBytes } = this.request
+    const resultsCut = applyResultBudget(doc.results, this.captured, invocation.type, maxOutputBytes)
+    if (this.end === 'spawn-failed') doc.error = null
+    this.resolve({
+      end: this.end,
+      exitCode: this.exitCode,
+      signal: this.exitSignal,
+      document: doc,
+      outputTruncated: this.budget.exhausted || resultsCut || doc.truncated,
+      spawnError: this.spawnError,
+      cancelReason: this.cancelReason,
+      stderrTail: this.stderr.tail
+    })
+  }
+}
