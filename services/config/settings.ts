@@ -25,8 +25,8 @@ export const Settings = Type.Object({
   PORT: Int(3000, 0, 65535, 'listen port'),
   LOG_LEVEL: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info',
     'log level ([pino](https://getpino.io))'),
-  BOLT_PATH: Str('bolt', 'the Bolt executable (on `PATH`, or a path; a relative path is resolved against the ' +
-    'working directory at start-up)', { minLength: 1 }),
+  BOLT_PATH: Str('bolt', 'the Bolt executable (on `PATH`, or a path, resolved against the working directory at ' +
+    'start-up)', { minLength: 1 }),
   BOLT_PROJECT: Str('', 'Bolt project directory; must exist when set', { docDefault: '`./data/bolt-project` (created)' }),
   BOLT_ENV_PASSTHROUGH: Str('', 'extra environment variables Bolt may see, comma-separated; it always gets ' +
     `\`${BOLT_ENV_ALLOWLIST.join(' ')}\` and \`BOLT_DISABLE_ANALYTICS=1\``),
@@ -55,7 +55,8 @@ export const Settings = Type.Object({
   MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'output bytes streamed and kept per execution; beyond, ' +
     'output is cut and the record gets `outputTruncated: true`'),
   STORE: OneOf(['sqlite', 'memory'], 'sqlite', '`sqlite` (durable) or `memory` (tests, throwaway runs)'),
-  DATABASE_PATH: Str('./data/bolt-stream.db', 'the SQLite file; its directory is created', { minLength: 1 }),
+  DATABASE_PATH: Str('./data/bolt-stream.db', 'the SQLite file of `STORE=sqlite`; its directory is created ' +
+    '(`:memory:`: a database in memory)', { minLength: 1 }),
   RETENTION_DAYS: Int(30, 1, 36_500, 'finished executions older than this are deleted'),
   RETENTION_MAX_EXECUTIONS: Int(10_000, 1, 10_000_000, 'beyond this many executions, the oldest finished are deleted'),
   RETENTION_INTERVAL_MS: Int(3_600_000, 1000, 86_400_000, 'how often the retention clean-up runs (and 5 s after start)'),
