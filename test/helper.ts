@@ -60,8 +60,14 @@ export interface TestApp {
   logText: () => string
 }
 
-export function testConfig (dir: string, env: Record<string, string> = {}): Config {
+/**
+ * The config of a test app: the stand-in as Bolt, under `dir`. Bolt's environment comes from this
+ * config alone: PATH and HOME of the test process, and the stand-in's knobs (BOLT_ENV_PASSTHROUGH).
+ */
+export function testConfig (dir: string, env: Record<string, string> = {}, standIn: Record<string, string> = {}): Config {
   return loadConfig({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
     BOLT_PATH: STAND_IN,
     BOLT_PROJECT: dir,
     DATABASE_PATH: join(dir, 'bolt-stream.db'),
@@ -71,6 +77,7 @@ export function testConfig (dir: string, env: Record<string, string> = {}): Conf
     RATE_LIMIT_MAX: '1000000',
     MAX_STREAMS_PER_CLIENT: '10000',
     BOLT_ENV_PASSTHROUGH: STAND_IN_KNOBS.join(','),
+    ...standIn,
     ...env
   }, dir)
 }
@@ -80,12 +87,7 @@ export async function build (t: Teardown, options: BuildOptions = {}): Promise<T
   const dir = tempDir(t)
   const spawnLog = join(dir, 'spawns.jsonl')
   writeFileSync(spawnLog, '')
-  const config = testConfig(dir, options.env)
-  // The runner copies the allowlisted environment when the app is built.
-  const knobs: Record<string, string> = { STANDIN_LOG: spawnLog, ...options.standIn }
-  const saved = STAND_IN_KNOBS.map((k) => [k, process.env[k]] as const)
-  for (const k of STAND_IN_KNOBS) delete process.env[k]
-  Object.assign(process.env, knobs)
+  const config = testConfig(dir, options.env, { STANDIN_LOG: spawnLog, ...options.standIn })
   const lines: string[] = []
   const base = serverOptions(config)
   const fastify = Fastify(options.captureLogs === true
@@ -95,15 +97,8 @@ export async function build (t: Teardown, options: BuildOptions = {}): Promise<T
   fastify.addHook('onRoute', (r) => {
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method, url: r.url })
   })
-  try {
-    await fastify.register(app, { config })
-    await fastify.ready()
-  } finally {
-    for (const [k, v] of saved) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-  }
+  await fastify.register(app, { config })
+  await fastify.ready()
   t.teardown(() => fastify.close())
   let url = ''
   if (options.listen === true) {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
-import { BoltRunner, boltEnvironment } from '../../services/bolt/runner.js'
+import { BoltRunner } from '../../services/bolt/runner.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -25,7 +25,7 @@ export default fp(async function bolt (fastify) {
   }
   const runner = new BoltRunner({
     boltPath: config.boltPath,
-    env: boltEnvironment(process.env, config.boltEnvPassthrough),
+    env: config.boltEnv,
     killGraceMs: config.boltKillGraceMs,
     logger: fastify.log
   })

@@ -7,20 +7,6 @@ import type { Logger } from '../logger.js'
 import type { StreamingCallback } from '../streaming/streaming-callback.js'
 
 
-/** Environment variables Bolt may see; the service's own secrets stay out. */
-export const BOLT_ENV_ALLOWLIST = [
-  'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'SSH_AUTH_SOCK'
-]
-
-export function boltEnvironment (source: NodeJS.ProcessEnv, extra: readonly string[] = []): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const name of [...BOLT_ENV_ALLOWLIST, ...extra]) {
-    if (source[name] !== undefined) env[name] = source[name]
-  }
-  env.BOLT_DISABLE_ANALYTICS = '1'
-  return env
-}
-
 export interface BoltRunnerOptions {
   boltPath: string
   env: NodeJS.ProcessEnv

@@ -4,8 +4,9 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildBoltInvocation, type OperationSpec } from '../../../services/bolt/arguments.js'
-import { BoltRunner, boltEnvironment, type RunRequest } from '../../../services/bolt/runner.js'
+import { BoltRunner, type RunRequest } from '../../../services/bolt/runner.js'
 import { groupHasLiveProcess } from '../../../services/bolt/process-group.js'
+import { boltEnvironment } from '../../../services/config/bolt-environment.js'
 import { ROOT, STAND_IN, tempDir } from '../../helper.js'
 
 const LONE_RUNNER = join(ROOT, 'test/fixtures/lone-runner.ts')

@@ -180,3 +180,36 @@ t.test('API tokens from AUTH_TOKENS and AUTH_TOKENS_FILE', async (t) => {
   writeFileSync(empty, '# nobody yet\n')
   t.match(failure({ AUTH_TOKENS_FILE: empty })?.message, /has no token entries/, 'a file without tokens would open the API: refused')
 })
+
+t.test("Bolt's environment is made from the environment given, not the process's", async (t) => {
+  const c = loadConfig({
+    PATH: '/opt/bolt/bin:/usr/bin',
+    HOME: '/home/svc',
+    LANG: 'C.UTF-8',
+    HTTPS_PROXY: 'http://proxy:3128',
+    AUTH_TOKENS: `ci read ${'ab'.repeat(32)}`,
+    SERVICE_SECRET: 'hunter2',
+    BOLT_ENV_PASSTHROUGH: 'HTTPS_PROXY,NOT_SET'
+  }, cwd)
+  t.strictSame(c.boltEnv, {
+    PATH: '/opt/bolt/bin:/usr/bin',
+    HOME: '/home/svc',
+    LANG: 'C.UTF-8',
+    HTTPS_PROXY: 'http://proxy:3128',
+    BOLT_DISABLE_ANALYTICS: '1'
+  })
+  t.strictSame(loadConfig({}, cwd).boltEnv, { BOLT_DISABLE_ANALYTICS: '1' }, 'an empty environment gives Bolt nothing else')
+})
+
+t.test('every setting is in the config under its camelCase name; derived values in their place', async (t) => {
+  const keys = Object.keys(loadConfig({}, cwd)).sort()
+  t.strictSame(keys, [
+    'authSources', 'authTokens', 'boltEnv', 'boltEnvPassthrough', 'boltKillGraceMs', 'boltPath', 'boltProbeIntervalMs',
+    'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'executionTimeoutMs',
+    'historyMaxBytes', 'host', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
+    'maxStreams', 'maxStreamsPerClient', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
+    'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions', 'shutdownGraceMs', 'store',
+    'streamFlushIntervalMs', 'streamHeartbeatMs', 'streamMaxBufferedBytes', 'streamStallTimeoutMs',
+    'streamTicketTtlMs', 'taskAllowlist', 'trustProxy'
+  ])
+})
