@@ -58,6 +58,8 @@ function standInEnv (): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, BOLT_DISABLE_ANALYTICS: '1', STANDIN_STARTUP_DELAY_MS: '0' }
   for (const k of Object.keys(env)) if (k.startsWith('STANDIN_') && k !== 'STANDIN_STARTUP_DELAY_MS') delete env[k]
   delete env.BOLT_INVENTORY
+  // The test runner's loaders (coverage, process info) would make every Bolt start much slower.
+  for (const k of Object.keys(env)) if (k === 'NODE_OPTIONS' || k === 'NODE_V8_COVERAGE' || k.startsWith('_TAPJS_')) delete env[k]
   return env
 }
 
@@ -173,7 +175,7 @@ function checkRelaxed (t: Tap.Test, got: string, want: string): void {
 const names = readdirSync(CASES).filter((f) => f.endsWith('.rc')).map((f) => f.slice(0, -3)).sort()
 
 // Run every case up front, a few at a time (most of them sleep), then check them in order.
-const POOL = 8
+const POOL = 12
 const queue = names.map(loadCase)
 const pending = new Map<string, { resolve: (v: { run: Run, dir: string }) => void, promise: Promise<{ run: Run, dir: string }> }>()
 for (const c of queue) {
@@ -224,4 +226,85 @@ t.test('the read-rule check itself', async (t) => {
   t.notOk(explainsReads([b('x'.repeat(4097))], b('x'.repeat(4097))), 'no line of 4097 bytes')
   t.notOk(explainsReads([b('a'), b('c')], b('a\nb\nc\n')), 'no output left out')
   t.notOk(explainsReads([b(''), b('a')], b('\n')), 'no line made up')
+})
+
+// ---------------------------------------------------------------------------------------------
+// Signals (c27): Bolt, the leader of its own process group, gets the signal on its pid only.
+
+/** The processes of a process group: pid and command line. */
+function groupMembers (pgid: number): Array<{ pid: number, args: string[] }> {
+  const members: Array<{ pid: number, args: string[] }> = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
+      if (pgrp !== pgid) continue
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter((a) => a.length > 0)
+      members.push({ pid: Number(entry), args })
+    } catch { /* the process is gone */ }
+  }
+  return members
+}
+
+/** The OUT chunks a c27 timeline shows before Bolt exited. */
+function timelineOut (name: string): { stdout: string, stderr: string } {
+  const text = readFileSync(join(CASES, `${name}.timeline`), 'utf8')
+  let stdout = ''
+  let stderr = ''
+  for (const line of text.split('\n')) {
+    const m = /^\+\s*\d+ms (OUT|ERR) (".*")$/.exec(line)
+    if (m === null) continue
+    if (m[1] === 'OUT') stdout += JSON.parse(m[2])
+    else stderr += JSON.parse(m[2])
+  }
+  return { stdout, stderr }
+}
+
+for (const [signal, name] of [['SIGTERM', 'c27-SIGTERM'], ['SIGINT', 'c27-SIGINT']] as const) {
+  t.test(`${name}: ${signal} to Bolt's pid ends Bolt; its command lives on in the group`, async (t) => {
+    const dir = realpathSync(copyProject('captured', mkdtempSync(join(tmpdir(), 'bolt-capture-'))))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const argv = ['command', 'run', 'echo start; sleep 15; echo end', '--targets', 'localhost', '--format', 'json', '--stream', '--no-color', '--no-save-rerun']
+    const child = spawn(process.execPath, [STAND_IN, ...argv], { cwd: dir, env: standInEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    const pgid = child.pid!
+    t.teardown(() => { try { process.kill(-pgid, 'SIGKILL') } catch { /* already gone */ } })
+    let stdout = ''
+    let stderr = ''
+    child.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (code, sig) => resolve([code, sig])))
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (b: Buffer) => {
+        stdout += b.toString()
+        if (stdout.includes('[localhost] out: start\n')) resolve()
+      })
+    })
+    const before = stdout
+    process.kill(pgid, signal)
+    const [code, sig] = await exited
+    if (signal === 'SIGTERM') t.same([code, sig], [null, 'SIGTERM'], 'died by the signal')
+    else t.same([code, sig], [1, null], 'exit status 1')
+    t.equal(stdout, before, 'nothing printed after the signal')
+    const captured = timelineOut(name)
+    t.equal(stdout, captured.stdout, 'stdout as captured: the document left open')
+    t.equal(stderr, captured.stderr, 'stderr as captured')
+    const left = groupMembers(pgid)
+    t.ok(left.some((p) => p.args[0] === 'sh' && p.args[1] === '-c' && p.args[2] === 'echo start; sleep 15; echo end'), `sh -c is still running in the group: ${JSON.stringify(left)}`)
+    t.ok(left.some((p) => p.args[0] === 'sleep' && p.args[1] === '15'), 'sleep 15 is still running in the group')
+    process.kill(-pgid, 'SIGKILL')
+  })
+}
+
+t.test('version and the version knobs', async (t) => {
+  const dir = tmpdir()
+  const run = await runStandIn(['--version'], dir)
+  t.equal(run.stdout.toString(), readFileSync(join(CASES, 'v01-version.stdout'), 'utf8'))
+  const env = { ...standInEnv(), STANDIN_VERSION: '4.0.0' }
+  const other = await new Promise<string>((resolve) => {
+    const child = spawn(process.execPath, [STAND_IN, '--version'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'ignore'] })
+    let out = ''
+    child.stdout.on('data', (b: Buffer) => { out += b.toString() })
+    child.once('close', () => resolve(out))
+  })
+  t.equal(other, '4.0.0\n', 'STANDIN_VERSION')
 })
