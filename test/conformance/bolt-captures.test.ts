@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFile
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { copyProject } from '../fixtures/projects.js'
 
 const STAND_IN = fileURLToPath(new URL('../fixtures/bolt-stand-in.mjs', import.meta.url))
@@ -39,7 +39,7 @@ function loadCase (name: string): Case {
 }
 
 /** A copy of the project the case ran in (the earlier state for the `(s)` cases, as the README gives it). */
-function projectFor (c: Case, t: Tap.Test): string {
+function projectFor (c: Case, t: Test): string {
   const dir = realpathSync(copyProject('captured', mkdtempSync(join(tmpdir(), 'bolt-capture-'))))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   if (c.early) {
@@ -98,7 +98,7 @@ function streamsByTarget (text: string): Map<string, string[]> {
 }
 
 /** Could the stream lines have come from reading `output` in reads of at most 4096 bytes, each read split after every "\n" (a read of only "\n" printing nothing)? */
-export function explainsReads (pieces: Buffer[], output: Buffer): boolean {
+function explainsReads (pieces: Buffer[], output: Buffer): boolean {
   const NL = 0x0a
   const seen = new Set<string>()
   const todo: Array<[number, number]> = [[0, 0]]
@@ -141,7 +141,7 @@ function pieces (stdout: Buffer, target: string, kind: string): Buffer[] {
   return result
 }
 
-function checkReads (t: Tap.Test, run: Run, c: Case, dir: string): void {
+function checkReads (t: Test, run: Run, c: Case, dir: string): void {
   const got = normalise(run.stdout, dir)
   const want = normalise(c.stdout, dir)
   t.same(lines(got).filter((l) => !STREAM_LINE.test(l)), lines(want).filter((l) => !STREAM_LINE.test(l)), 'the document without stream lines is as captured')
@@ -155,7 +155,7 @@ function checkReads (t: Tap.Test, run: Run, c: Case, dir: string): void {
   }
 }
 
-function checkRelaxed (t: Tap.Test, got: string, want: string): void {
+function checkRelaxed (t: Test, got: string, want: string): void {
   const skeleton = (s: string): string[] => lines(s).filter((l) => !STREAM_LINE.test(l)).map((l) => (l.startsWith('{"target":') ? '<item>' : l))
   const items = (s: string): string[] => lines(s).filter((l) => l.startsWith('{"target":')).sort()
   t.same(skeleton(got), skeleton(want), 'document lines in order (items as placeholders)')
