@@ -10,19 +10,21 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import app, { serverOptions } from '../app.js'
 import { loadConfig, type Config } from '../services/config/load-config.js'
 import type { ExecutionRecord } from '../schemas/index.js'
+import { copyProject } from './fixtures/projects.js'
 
 /** The Bolt stand-in: a real executable that behaves like the Bolt CLI (test/fixtures). */
 export const STAND_IN = fileURLToPath(new URL('./fixtures/bolt-stand-in.mjs', import.meta.url))
 
 const STAND_IN_KNOBS = [
   'STANDIN_LOG', 'STANDIN_IGNORE_SIGTERM', 'STANDIN_PUPPET_EXIT', 'STANDIN_FATAL_RUBY', 'STANDIN_TRUNCATE_DOC',
-  'STANDIN_NO_ITEMS', 'STANDIN_WARN', 'STANDIN_VERSION', 'STANDIN_VERSION_DELAY_MS'
+  'STANDIN_NO_ITEMS', 'STANDIN_WARN', 'STANDIN_VERSION', 'STANDIN_VERSION_DELAY_MS', 'STANDIN_STARTUP_DELAY_MS'
 ]
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
 export function tempDir (t: Teardown, prefix = 'bolt-stream-test-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
+  // Every temp dir is also a copy of the stand-in's test project (tests use them as BOLT_PROJECT).
+  const dir = copyProject('test', mkdtempSync(join(tmpdir(), prefix)))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
@@ -87,7 +89,7 @@ export async function build (t: Teardown, options: BuildOptions = {}): Promise<T
   const dir = tempDir(t)
   const spawnLog = join(dir, 'spawns.jsonl')
   writeFileSync(spawnLog, '')
-  const config = testConfig(dir, options.env, { STANDIN_LOG: spawnLog, ...options.standIn })
+  const config = testConfig(dir, options.env, { STANDIN_LOG: spawnLog, STANDIN_STARTUP_DELAY_MS: '0', ...options.standIn })
   const lines: string[] = []
   const base = serverOptions(config)
   const fastify = Fastify(options.captureLogs === true
