@@ -31,6 +31,11 @@ export default [
     }
   },
   {
+    // TypeBox's convention: a schema and its Static<> type share one name.
+    files: ['schemas/**'],
+    rules: { '@typescript-eslint/no-redeclare': 'off' }
+  },
+  {
     files: ['services/**', 'schemas/**'],
     rules: { 'no-restricted-imports': ['error', FASTIFY_IMPORTS] }
   }

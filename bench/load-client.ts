@@ -440,7 +440,8 @@ async function main (): Promise<void> {
   const t0 = performance.now()
   let done = 0
   let wantAll: (() => void) | null = null
-  for (let i = 0; i < urls.length && !timedOut; i += config.batch) {
+  // timedOut is set by a timer while the batches are awaited.
+  for (let i = 0; i < urls.length && !timedOut; i += config.batch) { // eslint-disable-line no-unmodified-loop-condition
     const batch = await Promise.all(urls.slice(i, i + config.batch).map((url) => open(url, config.mode === 'terminal' && config.reconnect === true)))
     for (const c of batch) {
       conns.push(c)

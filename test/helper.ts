@@ -174,10 +174,10 @@ export function openStream (url: string, headers: Record<string, string> = {}): 
         if (isStream) parser.feed(chunk)
         else body += chunk
       })
-      const ended = new Promise<void>((resolveEnd) => {
-        res.once('end', () => resolveEnd())
-        res.once('close', () => resolveEnd())
-        res.once('error', () => resolveEnd())
+      const ended = new Promise<void>((resolve) => {
+        res.once('end', () => resolve())
+        res.once('close', () => resolve())
+        res.once('error', () => resolve())
       })
       resolve({
         status: res.statusCode ?? 0,
@@ -189,9 +189,9 @@ export function openStream (url: string, headers: Record<string, string> = {}): 
         waitFor (match, timeoutMs = 10_000) {
           const found = events.find(match)
           if (found !== undefined) return Promise.resolve(found)
-          return new Promise((resolveEvent, rejectEvent) => {
-            const timer = setTimeout(() => rejectEvent(new Error(`no matching event within ${timeoutMs} ms; got ${events.map((e) => e.event).join(',')}`)), timeoutMs)
-            waiters.push({ match, resolve: (e) => { clearTimeout(timer); resolveEvent(e) } })
+          return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no matching event within ${timeoutMs} ms; got ${events.map((e) => e.event).join(',')}`)), timeoutMs)
+            waiters.push({ match, resolve: (e) => { clearTimeout(timer); resolve(e) } })
           })
         },
         close () { req.destroy() }

@@ -6,7 +6,6 @@ import { BoltRun } from './bolt-run.js'
 import type { Logger } from '../logger.js'
 import type { StreamingCallback } from '../streaming/streaming-callback.js'
 
-
 export interface BoltRunnerOptions {
   boltPath: string
   env: NodeJS.ProcessEnv
@@ -40,7 +39,6 @@ export interface RunOutcome {
   /** The end of Bolt's own stderr, for errors that have nothing else to say. */
   stderrTail: string
 }
-
 
 let spawnQueue: Promise<void> = Promise.resolve()
 

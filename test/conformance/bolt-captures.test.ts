@@ -180,7 +180,7 @@ const queue = names.map(loadCase)
 const pending = new Map<string, { resolve: (v: { run: Run, dir: string }) => void, promise: Promise<{ run: Run, dir: string }> }>()
 for (const c of queue) {
   let resolve!: (v: { run: Run, dir: string }) => void
-  const promise = new Promise<{ run: Run, dir: string }>((r) => { resolve = r })
+  const promise = new Promise<{ run: Run, dir: string }>((_resolve) => { resolve = _resolve })
   pending.set(c.name, { resolve, promise })
 }
 

@@ -50,7 +50,10 @@ t.test('the test project', async (t) => {
   t.match(byTarget.a, { status: 'success', value: { stdout: 'hi\n', exit_code: 0 } })
   t.match(byTarget.web1, { status: 'success', value: { stdout: 'hi\n' } })
   t.same(byTarget.unreachable1, {
-    target: 'unreachable1', action: 'command', object: null, status: 'failure',
+    target: 'unreachable1',
+    action: 'command',
+    object: null,
+    status: 'failure',
     value: { _error: { details: {}, kind: 'puppetlabs.tasks/connect-error', msg: 'Failed to connect to unreachable1: getaddrinfo: Name or service not known', issue_code: 'CONNECT_ERROR' } }
   })
   t.match(command.stdout, /^\[a\] out: hi$/m)

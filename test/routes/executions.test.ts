@@ -423,7 +423,7 @@ t.test('health, unknown routes and stats', async (t) => {
     await until(async () => (await app.inject('/health/ready')).statusCode === 200, 10_000, 'readiness')
     const res = await app.inject('/health/ready')
     t.equal(res.statusCode, 200)
-    t.same(res.json(), { status: 'ready', boltVersion: '4.0.0' })
+    t.same(res.json(), { status: 'ready', boltVersion: '5.6.0' })
   })
 
   t.test('an unknown route is a JSON 404', async (t) => {
