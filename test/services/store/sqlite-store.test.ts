@@ -4,28 +4,14 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import { SqliteStore } from '../../../services/store/sqlite-store.js'
 import type { ExecutionEvent } from '../../../schemas/index.js'
-import { tempDir } from '../../helper.js'
+import { makeRecord, tempDir } from '../../helper.js'
 
 t.test('the WAL is checkpointed in the background while the store is open', async (t) => {
   const dir = tempDir(t)
   const path = join(dir, 'h.db')
   const store = new SqliteStore(path)
   t.teardown(() => store.close())
-  await store.create({
-    id: 'x',
-    type: 'command',
-    targets: ['a'],
-    action: 'yes',
-    status: 'running',
-    startedAt: new Date().toISOString(),
-    completedAt: null,
-    expertMode: true,
-    command: null,
-    results: [],
-    error: null,
-    outputTruncated: false,
-    requestedBy: null
-  })
+  await store.create(makeRecord('x', { action: 'yes', startedAt: new Date().toISOString(), expertMode: true }))
   const before = statSync(path).size
   const chunk = 'y\n'.repeat(50_000)
   const events: ExecutionEvent[] = Array.from({ length: 60 }, (_, i) => ({
@@ -59,21 +45,7 @@ t.test('a database of schema version 1 is migrated in place: old records read wi
   const store = new SqliteStore(path)
   t.teardown(() => store.close())
   t.equal((await store.get('old'))?.requestedBy, null, 'an old record has no requester')
-  await store.create({
-    id: 'new',
-    type: 'command',
-    targets: ['a'],
-    action: 'uptime',
-    status: 'running',
-    startedAt: new Date().toISOString(),
-    completedAt: null,
-    expertMode: false,
-    command: null,
-    results: [],
-    error: null,
-    outputTruncated: false,
-    requestedBy: 'ci-bot'
-  })
+  await store.create(makeRecord('new', { startedAt: new Date().toISOString(), requestedBy: 'ci-bot' }))
   t.equal((await store.get('new'))?.requestedBy, 'ci-bot')
   await store.close()
   const check = new Database(path, { readonly: true })

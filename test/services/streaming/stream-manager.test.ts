@@ -3,26 +3,12 @@ import { MemoryStore } from '../../../services/store/memory-store.js'
 import { eventFrame } from '../../../services/streaming/sse-frames.js'
 import { StreamManager, type SubscriberSink } from '../../../services/streaming/stream-manager.js'
 import type { ExecutionEvent, ExecutionRecord } from '../../../schemas/index.js'
-import { until } from '../../helper.js'
+import { makeRecord, until } from '../../helper.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function record (id: string): ExecutionRecord {
-  return {
-    id,
-    type: 'command',
-    targets: ['a'],
-    action: 'echo',
-    status: 'running',
-    startedAt: new Date().toISOString(),
-    completedAt: null,
-    expertMode: true,
-    command: null,
-    results: [],
-    error: null,
-    outputTruncated: false,
-    requestedBy: null
-  }
+  return makeRecord(id, { targets: ['a'], action: 'echo', startedAt: new Date().toISOString(), expertMode: true })
 }
 
 /** A store whose reads and writes take a random while, so appends and replays interleave. */
