@@ -25,6 +25,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { formatTop, topSelfTime } from './cpu-top.js'
 import type { ClientConfig, ClientResult } from './load-client.js'
+import { copyProject } from '../test/fixtures/projects.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BENCH = join(ROOT, 'bench')
@@ -55,8 +56,8 @@ const FLUSH_MS = 100
 
 const t0 = performance.now()
 const tmp = mkdtempSync(join(tmpdir(), 'bolt-stream-bench-'))
-const boltProject = join(tmp, 'bolt-project')
-mkdirSync(boltProject)
+// The stand-in's test project: every target name runs locally (its inventory's top-level config).
+const boltProject = copyProject('test', join(tmp, 'bolt-project'))
 mkdirSync(RESULTS, { recursive: true })
 
 // ---------------------------------------------------------------------------------------------
@@ -203,6 +204,9 @@ async function startService (name: string, env: Record<string, string> = {}, pro
     // SIGTERM at the end cancels what still runs at once; the stand-ins get 500 ms to go.
     SHUTDOWN_GRACE_MS: '0',
     BOLT_KILL_GRACE_MS: '500',
+    // The stand-in waits like real Bolt (1 s) before its first byte unless told not to.
+    STANDIN_STARTUP_DELAY_MS: '0',
+    BOLT_ENV_PASSTHROUGH: 'STANDIN_STARTUP_DELAY_MS',
     BENCH_ELD_FILE: eldFile,
     ...(AUTH ? { AUTH_TOKENS: `bench read,execute,expert ${createHash('sha256').update(API_TOKEN).digest('hex')}` } : {}),
     ...env
