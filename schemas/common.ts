@@ -19,17 +19,18 @@ export const ErrorResponse = Type.Object({
 }, { $id: 'ErrorResponse', description: 'An error' })
 export type ErrorResponse = Static<typeof ErrorResponse>
 
-const errorRef = ref(ErrorResponse)
+/** A route's error answer, by reference to the registered ErrorResponse. */
+export const ErrorRef = ref(ErrorResponse)
+
 /** The error answers a route may give. */
 export const errorResponses = {
-  400: errorRef,
-  401: errorRef,
-  403: errorRef,
-  404: errorRef,
-  409: errorRef,
-  415: errorRef,
-  429: errorRef,
-  500: errorRef,
-  503: errorRef
+  400: ErrorRef,
+  401: ErrorRef,
+  403: ErrorRef,
+  404: ErrorRef,
+  409: ErrorRef,
+  415: ErrorRef,
+  429: ErrorRef,
+  500: ErrorRef,
+  503: ErrorRef
 }
-export const ErrorRef = errorRef
