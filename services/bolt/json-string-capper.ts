@@ -22,6 +22,9 @@ export class JsonStringCapper {
 
   constructor (private readonly maxStringChars: number, private readonly dropKeys: ReadonlySet<string> = new Set()) {}
 
+  // One loop on purpose (it is longer than the house's 60 lines): it runs over every character
+  // of Bolt's result document, the largest text the service reads, and keeps its cursor and the
+  // parser state in locals; split up, it would add calls per run of characters on that hot path.
   push (fragment: string): void {
     let start = 0
     let i = 0
