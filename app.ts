@@ -17,6 +17,7 @@ import sse from './plugins/external/sse.js'
 import commandsRoute from './routes/api/commands/index.js'
 import executionsRoutes from './routes/api/executions/index.js'
 import executionLogsRoutes from './routes/api/executions/logs.js'
+import rerunRoute from './routes/api/executions/rerun.js'
 import packagesRoute from './routes/api/packages/index.js'
 import puppetRunsRoute from './routes/api/puppet-runs/index.js'
 import streamRoutes from './routes/api/stream/index.js'
@@ -89,6 +90,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     await api.register(packagesRoute)
     await api.register(executionsRoutes)
     await api.register(executionLogsRoutes)
+    await api.register(rerunRoute)
     await api.register(ticketsRoute)
     await api.register(streamRoutes)
   }, { prefix: '/api' })

@@ -31,6 +31,20 @@ export const TargetResult = Type.Object({
 }, { $id: 'TargetResult' })
 export type TargetResult = Static<typeof TargetResult>
 
+export const OperationRequest = Type.Object({
+  command: Type.Optional(Type.String({ description: 'command: the command (secrets redacted)' })),
+  task: Type.Optional(Type.String({ description: 'task: the task name' })),
+  params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'task: its parameters (secret-named ones redacted)' })),
+  noop: Type.Optional(Type.Boolean({ description: 'puppet: a no-op run' })),
+  environment: Type.Optional(Type.String({ description: 'puppet: the environment' })),
+  tags: Type.Optional(Type.Array(Type.String(), { description: 'puppet: the tags' })),
+  name: Type.Optional(Type.String({ description: 'package: the package name' })),
+  action: Type.Optional(Type.String({ description: 'package: the action' })),
+  version: Type.Optional(Type.String({ description: 'package: the version' })),
+  redacted: Type.Boolean({ description: 'Secrets were removed from it, so it cannot be re-run' })
+}, { $id: 'OperationRequest', additionalProperties: false, description: 'What was asked: the fields of the request body besides targets and expertMode' })
+export type OperationRequest = Static<typeof OperationRequest>
+
 export const ExecutionRecord = Type.Object({
   id: Type.String({ format: 'uuid' }),
   type: ExecutionType,
@@ -44,7 +58,9 @@ export const ExecutionRecord = Type.Object({
   results: Type.Array(ref(TargetResult)),
   error: Nullable(ref(ExecutionError), 'Set when the execution as a whole failed'),
   outputTruncated: Type.Boolean(),
-  requestedBy: Nullable(Type.String(), 'Name of the API token that started it; null in open mode')
+  requestedBy: Nullable(Type.String(), 'Name of the API token that started it; null in open mode'),
+  request: Nullable(ref(OperationRequest), 'What was asked; null for executions recorded before the service kept it'),
+  rerunOf: Nullable(Type.String({ format: 'uuid' }), 'The execution this one re-runs')
 }, { $id: 'ExecutionRecord' })
 export type ExecutionRecord = Static<typeof ExecutionRecord>
 
@@ -54,6 +70,14 @@ export const Accepted = Type.Object({
   streamUrl: Type.String()
 }, { $id: 'Accepted' })
 export type Accepted = Static<typeof Accepted>
+
+export const RERUN_SELECTIONS = ['all', 'failed'] as const
+export const RerunBody = Type.Object({
+  targets: Type.Optional(literals(RERUN_SELECTIONS, {
+    description: 'all (default): every target of the original; failed: those whose result was not success'
+  }))
+}, { additionalProperties: false })
+export type RerunBody = Static<typeof RerunBody>
 
 export const ExecutionIdParams = Type.Object({
   id: Type.String({ format: 'uuid', description: 'Execution id (UUID v4)' })
@@ -67,6 +91,7 @@ export const ExecutionListQuery = Type.Object({
   target: Type.Optional(TargetFilter),
   since: Type.Optional(Type.String({ format: 'date-time', description: 'Started at or after (ISO 8601)' })),
   until: Type.Optional(Type.String({ format: 'date-time', description: 'Started before (ISO 8601)' })),
+  rerunOf: Type.Optional(Type.String({ format: 'uuid', description: 'Re-runs of this execution' })),
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 }))
 }, { additionalProperties: false })

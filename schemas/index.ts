@@ -1,6 +1,6 @@
 import { ErrorResponse } from './common.js'
 import { CommandEvent, CompleteEvent, ErrorEvent, LoggedEvent, StartEvent, StatusEvent, StderrEvent, StdoutEvent } from './events.js'
-import { Accepted, ExecutionError, ExecutionRecord, TargetResult } from './executions.js'
+import { Accepted, ExecutionError, ExecutionRecord, OperationRequest, TargetResult } from './executions.js'
 
 // The API contract: every request, answer and event the API sends or receives, in TypeBox. The
 // TypeScript types come from these schemas (`Static<>`); routes reference the shared ones by `$id`.
@@ -15,6 +15,6 @@ export * from './health.js'
 
 /** The schemas registered once with `addSchema` and referenced by `$id`, in dependency order. */
 export const sharedSchemas = [
-  ErrorResponse, ExecutionError, TargetResult, ExecutionRecord, Accepted,
+  ErrorResponse, ExecutionError, TargetResult, OperationRequest, ExecutionRecord, Accepted,
   StatusEvent, CommandEvent, StdoutEvent, StderrEvent, CompleteEvent, ErrorEvent, LoggedEvent, StartEvent
 ]

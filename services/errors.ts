@@ -8,6 +8,9 @@ export const ExecutionFinishedError = createError(
   'BOLT_STREAM_EXECUTION_FINISHED', "Execution '%s' already finished with status '%s'", 409)
 export const ExecutionRunningError = createError(
   'BOLT_STREAM_EXECUTION_RUNNING', "Execution '%s' is still running; cancel it first", 409)
+export const NotRerunnableError = createError('BOLT_STREAM_NOT_RERUNNABLE', "Execution '%s' cannot be re-run: %s", 409)
+export const NothingToRerunError = createError(
+  'BOLT_STREAM_NOTHING_TO_RERUN', "Execution '%s' has no failed target to re-run: every result is a success", 409)
 export const QueueFullError = createError(
   'BOLT_STREAM_QUEUE_FULL', '%d executions are running and %d are waiting, the most allowed; retry later', 429)
 export const CommandNotAllowedError = createError('BOLT_STREAM_COMMAND_NOT_ALLOWED', 'This command is not allowed by COMMAND_ALLOWLIST', 403)

@@ -272,6 +272,8 @@ export function makeRecord (id: string, overrides: Partial<ExecutionRecord> = {}
     error: null,
     outputTruncated: false,
     requestedBy: null,
+    request: null,
+    rerunOf: null,
     ...overrides
   }
 }

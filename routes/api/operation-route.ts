@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Static, TObject } from '@sinclair/typebox'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Accepted, errorResponses, ref } from '../../schemas/index.js'
 import type { OperationSpec } from '../../services/bolt/arguments.js'
 
@@ -14,27 +15,37 @@ export interface OperationDefinition<Body extends TObject> {
 const response = { 202: ref(Accepted), ...errorResponses }
 
 /**
- * The plugin of one operation route (commands, tasks, Puppet runs, packages): it records the
- * execution, registers its streaming callbacks (through the buffering hook, in expert mode
- * only) and answers 202 while the execution runs.
+ * Starts an operation for a request: records the execution, registers its streaming callbacks
+ * (through the buffering hook, in expert mode only) and answers 202 while it runs.
  */
+export async function launch (
+  fastify: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  spec: OperationSpec,
+  options: { expertMode: boolean, rerunOf?: string }
+): Promise<FastifyReply> {
+  const { expertMode } = options
+  // Expert mode streams the command line and raw output: only for tokens that may see them.
+  if (expertMode) request.requireScope('expert', 'expertMode: true')
+  const execution = await fastify.executions.create(spec, { expertMode, requestedBy: request.principal?.name ?? null, rerunOf: options.rerunOf })
+  const id = execution.record.id
+  const callbacks = expertMode ? fastify.outputBuffering.wrap(fastify.streaming.callbacksFor(id)) : undefined
+  fastify.executions.run(execution, callbacks)
+  return reply.code(202).header('location', `/api/executions/${id}`).send({
+    executionId: id,
+    status: execution.record.status,
+    streamUrl: `/api/executions/${id}/stream`
+  })
+}
+
+/** The plugin of one operation route (commands, tasks, Puppet runs, packages). */
 export function operationRoute<Body extends TObject> (definition: OperationDefinition<Body>): FastifyPluginAsyncTypebox {
   const schema: { summary: string, body: TObject, response: typeof response } = { summary: definition.summary, body: definition.body, response }
   return async (fastify) => {
     fastify.post(definition.url, { config: { scope: 'execute' }, schema }, async (request, reply) => {
       const body = request.body as Static<Body> & { expertMode?: boolean }
-      const expertMode = body.expertMode === true
-      // Expert mode streams the command line and raw output: only for tokens that may see them.
-      if (expertMode) request.requireScope('expert', 'expertMode: true')
-      const execution = await fastify.executions.create(definition.toSpec(body), expertMode, request.principal?.name ?? null)
-      const id = execution.record.id
-      const callbacks = expertMode ? fastify.outputBuffering.wrap(fastify.streaming.callbacksFor(id)) : undefined
-      fastify.executions.run(execution, callbacks)
-      return reply.code(202).header('location', `/api/executions/${id}`).send({
-        executionId: id,
-        status: execution.record.status,
-        streamUrl: `/api/executions/${id}/stream`
-      })
+      return launch(fastify, request, reply, definition.toSpec(body), { expertMode: body.expertMode === true })
     })
   }
 }

@@ -121,7 +121,7 @@ function hasNonFinite (value: unknown): boolean {
   return Object.values(value).some(hasNonFinite)
 }
 
-function redactParams (value: unknown): unknown {
+export function redactParams (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactParams)
   if (typeof value !== 'object' || value === null) return value
   const out: Record<string, unknown> = {}

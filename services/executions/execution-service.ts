@@ -10,6 +10,7 @@ import { processIdentity } from '../bolt/process-group.js'
 import type { StreamManager } from '../streaming/stream-manager.js'
 import type { ExecutionError, ExecutionRecord, ExecutionStatus, TargetResult } from '../../schemas/index.js'
 import type { StreamingCallback } from '../streaming/streaming-callback.js'
+import { requestOf } from './rerun.js'
 
 export interface ExecutionServiceOptions {
   store: ExecutionStore
@@ -45,6 +46,15 @@ interface Waiting {
   callbacks?: Callbacks
   /** run() has been called: it may start. */
   ready: boolean
+}
+
+/** Who asked, and how: kept in the record. */
+export interface CreateOptions {
+  expertMode: boolean
+  /** The API token's name; null in open mode. */
+  requestedBy?: string | null
+  /** The execution this one re-runs. */
+  rerunOf?: string | null
 }
 
 export const SHUTDOWN_REASON = 'Cancelled: the service is shutting down'
@@ -84,7 +94,8 @@ export class ExecutionService {
    * Validates the operation and records a new execution, `running` when a slot is free, else
    * `queued` (nothing is spawned yet); throws QueueFullError when the queue is full too.
    */
-  async create (spec: OperationSpec, expertMode: boolean, requestedBy: string | null = null): Promise<Execution> {
+  async create (spec: OperationSpec, options: CreateOptions): Promise<Execution> {
+    const { expertMode, requestedBy = null, rerunOf = null } = options
     if (this.draining) throw new ShuttingDownError()
     const invocation = buildBoltInvocation(spec, this.options.args)
     this.checkPolicy(spec)
@@ -105,7 +116,9 @@ export class ExecutionService {
       results: [],
       error: null,
       outputTruncated: false,
-      requestedBy
+      requestedBy,
+      request: requestOf(spec),
+      rerunOf
     }
     const execution = { record, invocation }
     if (!admitted) this.waiting.push({ execution, ready: false })

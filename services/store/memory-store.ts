@@ -93,6 +93,7 @@ export class MemoryStore implements ExecutionStore {
       if (query.status !== undefined && r.status !== query.status) continue
       if (query.type !== undefined && r.type !== query.type) continue
       if (query.target !== undefined && !r.targets.includes(query.target)) continue
+      if (query.rerunOf !== undefined && r.rerunOf !== query.rerunOf) continue
       const started = Date.parse(r.startedAt)
       if (since !== null && started < since) continue
       if (until !== null && started >= until) continue

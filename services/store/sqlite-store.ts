@@ -17,7 +17,7 @@ import { UNFINISHED_STATUSES } from '../executions/status.js'
 // The default store: one SQLite file in WAL mode. Events are appended in batches: everything
 // appended within one turn of the event loop (all executions) is one transaction.
 
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 /** The unfinished statuses as an SQL list (fixed words, never user input). */
 const UNFINISHED_SQL = UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', ')
 /** Rows deleted per transaction by the clean-up, so no step blocks the event loop for long. */
@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS executions (
   error TEXT,
   output_truncated INTEGER NOT NULL,
   process_group TEXT,
-  requested_by TEXT
+  requested_by TEXT,
+  request TEXT,
+  rerun_of TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
 CREATE INDEX IF NOT EXISTS executions_started_at ON executions (started_at);
@@ -74,6 +76,8 @@ interface ExecutionRow {
   output_truncated: number
   process_group: string | null
   requested_by: string | null
+  request: string | null
+  rerun_of: string | null
 }
 
 interface EventRow {
@@ -95,7 +99,9 @@ const COLUMNS: Record<keyof Omit<ExecutionRecord, 'id'>, { column: string, encod
   results: { column: 'results', encode: (v) => JSON.stringify(v) },
   error: { column: 'error', encode: (v) => (v === null ? null : JSON.stringify(v)) },
   outputTruncated: { column: 'output_truncated', encode: (v) => (v === true ? 1 : 0) },
-  requestedBy: { column: 'requested_by', encode: (v) => v }
+  requestedBy: { column: 'requested_by', encode: (v) => v },
+  request: { column: 'request', encode: (v) => (v === null ? null : JSON.stringify(v)) },
+  rerunOf: { column: 'rerun_of', encode: (v) => v }
 }
 
 function toRecord (row: ExecutionRow): ExecutionRecord {
@@ -112,7 +118,9 @@ function toRecord (row: ExecutionRow): ExecutionRecord {
     results: JSON.parse(row.results),
     error: row.error === null ? null : JSON.parse(row.error),
     outputTruncated: row.output_truncated === 1,
-    requestedBy: row.requested_by ?? null
+    requestedBy: row.requested_by ?? null,
+    request: row.request == null ? null : JSON.parse(row.request),
+    rerunOf: row.rerun_of ?? null
   }
 }
 
@@ -174,8 +182,8 @@ export class SqliteStore implements ExecutionStore {
     const db = this.db
     this.statements = {
       insertExecution: db.prepare(`INSERT INTO executions
-        (id, type, targets, action, status, started_at, completed_at, expert_mode, command, results, error, output_truncated, requested_by)
-        VALUES (@id, @type, @targets, @action, @status, @startedAt, @completedAt, @expertMode, @command, @results, @error, @outputTruncated, @requestedBy)`),
+        (id, type, targets, action, status, started_at, completed_at, expert_mode, command, results, error, output_truncated, requested_by, request, rerun_of)
+        VALUES (@id, @type, @targets, @action, @status, @startedAt, @completedAt, @expertMode, @command, @results, @error, @outputTruncated, @requestedBy, @request, @rerunOf)`),
       getExecution: db.prepare('SELECT * FROM executions WHERE id = ?'),
       hasExecution: db.prepare('SELECT 1 FROM executions WHERE id = ?').pluck(),
       lastSeq: db.prepare('SELECT MAX(seq) AS seq FROM events WHERE execution_id = ?').pluck(),
@@ -205,6 +213,10 @@ export class SqliteStore implements ExecutionStore {
       const columns = (this.db.prepare('PRAGMA table_info(executions)').all() as Array<{ name: string }>).map((c) => c.name)
       // Version 2: who started an execution.
       if (!columns.includes('requested_by')) this.db.exec('ALTER TABLE executions ADD COLUMN requested_by TEXT')
+      // Version 3: what was asked, and which execution a re-run repeats.
+      if (!columns.includes('request')) this.db.exec('ALTER TABLE executions ADD COLUMN request TEXT')
+      if (!columns.includes('rerun_of')) this.db.exec('ALTER TABLE executions ADD COLUMN rerun_of TEXT')
+      this.db.exec('CREATE INDEX IF NOT EXISTS executions_rerun_of ON executions (rerun_of) WHERE rerun_of IS NOT NULL')
       if (from !== SCHEMA_VERSION || this.db.prepare("SELECT 1 FROM meta WHERE key = 'schema_version'").get() === undefined) {
         this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION))
       }
@@ -225,7 +237,9 @@ export class SqliteStore implements ExecutionStore {
       results: JSON.stringify(record.results),
       error: record.error === null ? null : JSON.stringify(record.error),
       outputTruncated: record.outputTruncated ? 1 : 0,
-      requestedBy: record.requestedBy
+      requestedBy: record.requestedBy,
+      request: record.request === null ? null : JSON.stringify(record.request),
+      rerunOf: record.rerunOf
     })
     this.recent.set(record.id, { events: [], chars: 0 })
   }
@@ -259,6 +273,7 @@ export class SqliteStore implements ExecutionStore {
     }
     if (query.status !== undefined) { where.push('status = ?'); params.push(query.status) }
     if (query.type !== undefined) { where.push('type = ?'); params.push(query.type) }
+    if (query.rerunOf !== undefined) { where.push('rerun_of = ?'); params.push(query.rerunOf) }
     if (query.target !== undefined) {
       where.push('EXISTS (SELECT 1 FROM json_each(executions.targets) WHERE json_each.value = ?)')
       params.push(query.target)

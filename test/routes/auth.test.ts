@@ -32,6 +32,8 @@ const CASES: Record<string, RouteCase> = {
   'GET /api/executions/:id/output': { scopes: ['read', 'expert'], ok: 200, request: (ids) => ({ path: `/api/executions/${ids.finished}/output` }) },
   'GET /api/executions/:id/events': { scopes: ['read'], ok: 200, request: (ids) => ({ path: `/api/executions/${ids.finished}/events` }) },
   'POST /api/executions/:id/stream-ticket': { scopes: ['read'], ok: 201, request: (ids) => ({ path: `/api/executions/${ids.finished}/stream-ticket` }) },
+  // The finished execution ran in expert mode: its re-run keeps it, so it needs the expert scope too.
+  'POST /api/executions/:id/rerun': { scopes: ['execute', 'expert'], ok: 202, request: (ids) => ({ path: `/api/executions/${ids.finished}/rerun` }) },
   'POST /api/executions/:id/cancel': { scopes: ['execute'], ok: 202, request: (ids) => ({ path: `/api/executions/${ids.running}/cancel` }) },
   'GET /api/executions/:id/stream': { scopes: ['read'], ok: 200, request: (ids) => ({ path: `/api/executions/${ids.finished}/stream`, headers: { accept: 'text/event-stream' } }) },
   'GET /api/streaming/stats': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/streaming/stats' }) }

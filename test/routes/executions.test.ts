@@ -8,7 +8,7 @@ import { build, until, getRecord, startExecution, waitFinished } from '../helper
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/
 const RECORD_FIELDS = [
-  'action', 'command', 'completedAt', 'error', 'expertMode', 'id', 'outputTruncated', 'requestedBy', 'results', 'startedAt',
+  'action', 'command', 'completedAt', 'error', 'expertMode', 'id', 'outputTruncated', 'request', 'requestedBy', 'rerunOf', 'results', 'startedAt',
   'status', 'targets', 'type'
 ]
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000'

@@ -26,7 +26,7 @@ t.test('the WAL is checkpointed in the background while the store is open', asyn
   t.equal(await store.lastSeq('x'), 60)
 })
 
-t.test('a database of schema version 1 is migrated in place: old records read with requestedBy null', async (t) => {
+t.test('a database of schema version 1 is migrated in place: old records read with requestedBy, request and rerunOf null', async (t) => {
   const dir = tempDir(t)
   const path = join(dir, 'old.db')
   // The version-1 layout, as the first release wrote it.
@@ -44,12 +44,20 @@ t.test('a database of schema version 1 is migrated in place: old records read wi
 
   const store = new SqliteStore(path)
   t.teardown(() => store.close())
-  t.equal((await store.get('old'))?.requestedBy, null, 'an old record has no requester')
-  await store.create(makeRecord('new', { startedAt: new Date().toISOString(), requestedBy: 'ci-bot' }))
-  t.equal((await store.get('new'))?.requestedBy, 'ci-bot')
+  const oldRecord = await store.get('old')
+  t.equal(oldRecord?.requestedBy, null, 'an old record has no requester')
+  t.equal(oldRecord?.request, null, 'nor a stored request (it cannot be re-run)')
+  t.equal(oldRecord?.rerunOf, null)
+  const request = { task: 'demo::echo', params: { message: 'hi' }, redacted: false }
+  await store.create(makeRecord('new', { startedAt: new Date().toISOString(), requestedBy: 'ci-bot', request, rerunOf: 'old' }))
+  const created = await store.get('new')
+  t.equal(created?.requestedBy, 'ci-bot')
+  t.same(created?.request, request)
+  t.equal(created?.rerunOf, 'old')
+  t.same((await store.list({ rerunOf: 'old', limit: 10 })).executions.map((r) => r.id), ['new'], 'the rerunOf filter works on a migrated database')
   await store.close()
   const check = new Database(path, { readonly: true })
-  t.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '2')
+  t.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '3')
   check.close()
 })
 

@@ -60,6 +60,8 @@ function contract (name: string, factory: Factory): void {
         completedAt: '2024-02-03T04:05:10.001Z',
         expertMode: true,
         command: "bolt task run package::status --targets=a,b 'name=ü'",
+        request: { task: 'package::status', params: { name: 'ü', nested: [1, { x: null }] }, redacted: false },
+        rerunOf: 'e0',
         results: [
           { target: 'a', status: 'success', exitCode: 0, stdout: 'out ✓\r\nnext\n', stderr: '', value: { nested: { list: [1, 'two', null, { deep: true }] }, n: 1.5, s: 'ü 日本' } },
           { target: 'b', status: 'failed', exitCode: 2, stderr: 'boom\n', error: { kind: 'puppetlabs.tasks/task-error', message: 'The task failed with exit code 2', issueCode: 'TASK_ERROR' } },
@@ -135,14 +137,14 @@ function contract (name: string, factory: Factory): void {
       t.equal(await store.get(''), undefined)
     })
 
-    t.test('list: newest first, filters by status, type, target, since, until', async (t) => {
+    t.test('list: newest first, filters by status, type, target, since, until, rerunOf', async (t) => {
       const store = await factory(t)
       const specs: ExecutionRecord[] = [
         record('d1', { startedAt: '2024-03-01T10:00:00.000Z', status: 'success', type: 'command', targets: ['a', 'b'] }),
         record('d2', { startedAt: '2024-03-02T10:00:00.000Z', status: 'failed', type: 'task', targets: ['c'] }),
         record('d3', { startedAt: '2024-03-03T00:00:00.000Z', status: 'success', type: 'task', targets: ['b'] }),
         record('d4', { startedAt: '2024-03-04T10:00:00.000Z', status: 'running', type: 'puppet', targets: ['a'] }),
-        record('d5', { startedAt: '2024-03-05T10:00:00.000Z', status: 'success', type: 'command', targets: ['web-1.example.com'] })
+        record('d5', { startedAt: '2024-03-05T10:00:00.000Z', status: 'success', type: 'command', targets: ['web-1.example.com'], rerunOf: 'd1' })
       ]
       for (const r of specs) await store.create(r)
       const q = (extra: Partial<ListQuery>): Promise<string[]> => ids(store, { limit: 50, ...extra })
@@ -168,6 +170,9 @@ function contract (name: string, factory: Factory): void {
       t.strictSame(await q({ type: 'command', target: 'a' }), ['d1'], 'type + target')
       t.strictSame(await q({ status: 'success', type: 'task', target: 'b' }), ['d3'], 'status + type + target')
       t.strictSame(await q({ status: 'failed', target: 'b' }), [], 'status + target with no match')
+      t.strictSame(await q({ rerunOf: 'd1' }), ['d5'], 'rerunOf')
+      t.strictSame(await q({ rerunOf: 'd5' }), [], 'rerunOf with no re-run')
+      t.strictSame(await q({ rerunOf: 'd1', type: 'task' }), [], 'rerunOf + type')
     })
 
     t.test('list: pagination visits every execution exactly once', async (t) => {
