@@ -11,6 +11,10 @@ import { StderrLines } from './stderr-lines.js'
 
 /** After Bolt exits, how long a leftover process may hold its pipes open. */
 const PIPE_CLOSE_WAIT_MS = 2000
+/** How often a terminated run looks whether its process group is gone. */
+const GROUP_POLL_MS = 50
+/** After SIGKILL, how long a group may take to vanish (a process we may not signal stays). */
+const KILLED_GROUP_WAIT_MS = 5000
 
 export const truncationMessage = (maxBytes: number): string =>
   `[output truncated: this execution reached its limit of ${maxBytes} bytes; further output is neither streamed nor kept]`
@@ -36,6 +40,11 @@ export class BoltRun {
   private killTimer: NodeJS.Timeout | undefined
   private pipeTimer: NodeJS.Timeout | undefined
   private closed = false
+  /** Bolt exited but something else held its pipes too long: they were closed on our side. */
+  private pipesGivenUp = false
+  private checkingGroup = false
+  private groupTimer: NodeJS.Timeout | undefined
+  private killedAt: number | undefined
   private child: ChildProcessByStdio<null, Readable, Readable> | undefined
   private pgid: number | undefined
 
@@ -135,16 +144,17 @@ export class BoltRun {
     // the process for killGraceMs at most.
     this.killTimer = setTimeout(() => {
       groupHasLiveProcess(pgid).then((alive) => {
-        if (alive) {
-          this.options.logger.warn({ pgid }, 'Bolt process group outlived SIGTERM; sending SIGKILL')
-          signalGroup(pgid, 'SIGKILL')
-        }
-        if (this.closed) this.finish()
-      }, () => {
-        signalGroup(pgid, 'SIGKILL')
-        if (this.closed) this.finish()
-      })
+        if (!alive) return
+        this.options.logger.warn({ pgid }, 'Bolt process group outlived SIGTERM; sending SIGKILL')
+        this.kill(pgid)
+      }, () => this.kill(pgid))
     }, this.options.killGraceMs)
+  }
+
+  private kill (pgid: number): void {
+    this.killedAt = Date.now()
+    signalGroup(pgid, 'SIGKILL')
+    this.tryFinish()
   }
 
   private onExit (code: number | null, signal: NodeJS.Signals | null): void {
@@ -155,24 +165,40 @@ export class BoltRun {
     this.pipeTimer = setTimeout(() => {
       this.child?.stdout.destroy()
       this.child?.stderr.destroy()
-      this.finish()
+      this.pipesGivenUp = true
+      this.tryFinish()
     }, PIPE_CLOSE_WAIT_MS)
     this.pipeTimer.unref()
   }
 
   private onClose (): void {
     this.closed = true
+    this.tryFinish()
+  }
+
+  /**
+   * Settles once Bolt's output is read (or given up on) and, for a terminated run, once nothing
+   * of its group runs any more: Bolt dies of SIGTERM at once, but what it started may ignore the
+   * signal and live on until the SIGKILL.
+   */
+  private tryFinish (): void {
+    if (this.settled || this.checkingGroup || (!this.closed && !this.pipesGivenUp)) return
     if (this.end === 'exited') {
       clearTimeout(this.killTimer)
       return this.finish()
     }
-    // Terminated: the execution ends once nothing of the group runs any more.
-    groupHasLiveProcess(this.pgid!).then((alive) => {
-      if (!alive) {
+    this.checkingGroup = true
+    groupHasLiveProcess(this.pgid!).then((alive) => alive, () => false).then((alive) => {
+      this.checkingGroup = false
+      if (!alive || (this.killedAt !== undefined && Date.now() - this.killedAt > KILLED_GROUP_WAIT_MS)) {
+        if (alive) this.options.logger.error({ pgid: this.pgid }, 'Bolt process group still runs after SIGKILL; ending the execution anyway')
         clearTimeout(this.killTimer)
-        this.finish()
+        return this.finish()
       }
-    }, () => this.finish())
+      // Still running: look again shortly (the SIGKILL, if it comes to that, ends it).
+      clearTimeout(this.groupTimer)
+      this.groupTimer = setTimeout(() => this.tryFinish(), GROUP_POLL_MS)
+    })
   }
 
   private finish (): void {
@@ -180,6 +206,7 @@ export class BoltRun {
     this.settled = true
     clearTimeout(this.timeoutTimer)
     clearTimeout(this.pipeTimer)
+    clearTimeout(this.groupTimer)
     this.request.signal?.removeEventListener('abort', this.onAbort)
     const doc = this.document.finish()
     const { invocation, maxOutputBytes } = this.request
