@@ -1,5 +1,4 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
-import { StringDecoder } from 'node:string_decoder'
 import type { Readable } from 'node:stream'
 import type { ExecutionError } from '../../schemas/index.js'
 import { BoltDocumentParser, BoltStdoutDemux } from './output-parser.js'
@@ -106,13 +105,9 @@ export class BoltRun {
 
   private readStdout (stdout: Readable): void {
     const demux = new BoltStdoutDemux({ output: (stream, target, text) => this.emit(stream, target, text) }, this.document)
-    const decoder = new StringDecoder('utf8')
-    stdout.on('data', (chunk: Buffer) => demux.push(decoder.write(chunk)))
-    stdout.once('end', () => {
-      const rest = decoder.end()
-      if (rest.length > 0) demux.push(rest)
-      demux.end()
-    })
+    // Bytes, not text: a stream line may end inside a character that the next one finishes.
+    stdout.on('data', (chunk: Buffer) => demux.push(chunk))
+    stdout.once('end', () => demux.end())
   }
 
   private readonly onAbort = (): void => {
