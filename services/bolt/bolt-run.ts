@@ -25,7 +25,8 @@ export const truncationMessage = (maxBytes: number): string =>
  */
 export class BoltRun {
   private readonly budget: OutputBudget
-  private readonly captured = new Map<string, { stdout: string, stderr: string }>()
+  /** A task's stderr per target as streamed: Bolt's document does not keep it. */
+  private readonly liveStderr = new Map<string, string>()
   private readonly document: BoltDocumentParser
   private readonly stderr: StderrLines
   private truncatedNotified = false
@@ -87,11 +88,9 @@ export class BoltRun {
     const { callbacks, invocation } = this.request
     const { text: kept, crossed } = this.budget.take(text)
     if (kept.length > 0) {
-      // Only a task's streamed output is needed for its result; Bolt's document has the command's.
-      if (target !== null && (invocation.type === 'task' || invocation.type === 'package')) {
-        let entry = this.captured.get(target)
-        if (entry === undefined) this.captured.set(target, entry = { stdout: '', stderr: '' })
-        entry[stream] += kept
+      // Bolt's document has every text but a task's stderr; that one is kept from the stream.
+      if (target !== null && stream === 'stderr' && (invocation.type === 'task' || invocation.type === 'package')) {
+        this.liveStderr.set(target, (this.liveStderr.get(target) ?? '') + kept)
       }
       if (stream === 'stdout') callbacks?.onStdout?.(kept, target)
       else callbacks?.onStderr?.(kept, target)
@@ -205,7 +204,7 @@ export class BoltRun {
     this.request.signal?.removeEventListener('abort', this.onAbort)
     const doc = this.document.finish()
     const { invocation, maxOutputBytes } = this.request
-    const resultsCut = applyResultBudget(doc.results, this.captured, invocation.type, maxOutputBytes)
+    const resultsCut = applyResultBudget(doc.results, this.liveStderr, invocation.type, maxOutputBytes)
     if (this.end === 'spawn-failed') doc.error = null
     this.resolve({
       end: this.end,

@@ -238,7 +238,7 @@ export class BoltDocumentParser {
     if (capper.truncated) this.truncated = true
     const text = capper.text()
     // A line that arrived in pieces still has its CR.
-    this.handleLine(text.endsWith('\r') ? text.slice(0, -1) : text)
+    this.handleLine(text.endsWith('\r') ? text.slice(0, -1) : text, capper.truncated)
   }
 
   private appendSmall (text: string): void {
@@ -249,7 +249,8 @@ export class BoltDocumentParser {
     this.small += text
   }
 
-  private handleLine (raw: string): void {
+  /** `cut`: strings of the line were shortened (an item line is one target's result). */
+  private handleLine (raw: string, cut = false): void {
     const line = raw.trim()
     switch (this.state) {
       case 'start':
@@ -275,14 +276,14 @@ export class BoltDocumentParser {
           this.state = 'tail'
           return
         }
-        this.item(line.replace(/^,\s*/, '').replace(/,$/, ''))
+        this.item(line.replace(/^,\s*/, '').replace(/,$/, ''), cut)
         break
       case 'done':
         break
     }
   }
 
-  private item (text: string): void {
+  private item (text: string, cut: boolean): void {
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
@@ -294,7 +295,10 @@ export class BoltDocumentParser {
       this.error ??= { kind: 'bolt-stream/invalid-document', message: 'Bolt printed a result item that is not an object' }
       return
     }
-    this.results.push(toTargetResult(parsed as BoltItem, this.options.type))
+    const result = toTargetResult(parsed as BoltItem, this.options.type)
+    // Its texts are no longer Bolt's exactly.
+    if (cut) result.outputTruncated = true
+    this.results.push(result)
   }
 
   /** Called once Bolt's stdout has ended. */
