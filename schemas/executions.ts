@@ -27,7 +27,13 @@ export const TargetResult = Type.Object({
   stdout: Type.Optional(Type.String({ description: 'Only for readers with the expert scope' })),
   stderr: Type.Optional(Type.String({ description: 'Only for readers with the expert scope' })),
   value: Type.Optional(Type.Unknown({ description: "A task's parsed result (Bolt's _output/_error lifted out)" })),
-  error: Type.Optional(ref(ExecutionError))
+  error: Type.Optional(ref(ExecutionError)),
+  liveOutput: Type.Optional(Type.Array(literals(['stdout', 'stderr'] as const), {
+    description: "Texts of this result rebuilt from Bolt's live stream, because Bolt's result document does not keep " +
+      'them (a task\'s stderr): cut where Bolt\'s reads ended, blank-only reads lost. Every other stdout/stderr is ' +
+      'exactly as in the document'
+  })),
+  outputTruncated: Type.Optional(Type.Literal(true, { description: 'Its stdout/stderr were cut to the output limit' }))
 }, { $id: 'TargetResult' })
 export type TargetResult = Static<typeof TargetResult>
 
@@ -105,5 +111,9 @@ export type ExecutionList = Static<typeof ExecutionList>
 
 export const OutputQuery = Type.Object({
   stream: Type.Optional(literals(['stdout', 'stderr'] as const)),
-  target: Type.Optional(TargetFilter)
+  target: Type.Optional(TargetFilter),
+  source: Type.Optional(literals(['result', 'live'] as const, {
+    description: 'result (default): with `target`, after the end, the text of Bolt\'s result document where it holds it; ' +
+      'live: the live log (cut where Bolt\'s reads ended, blank-only reads lost)'
+  }))
 }, { additionalProperties: false })

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
-import { StringDecoder } from 'node:string_decoder'
 import type { Readable } from 'node:stream'
 import type { ExecutionError } from '../../schemas/index.js'
 import { BoltDocumentParser, BoltStdoutDemux } from './output-parser.js'
@@ -11,6 +10,10 @@ import { StderrLines } from './stderr-lines.js'
 
 /** After Bolt exits, how long a leftover process may hold its pipes open. */
 const PIPE_CLOSE_WAIT_MS = 2000
+/** How often a terminated run looks whether its process group is gone. */
+const GROUP_POLL_MS = 50
+/** After SIGKILL, how long a group may take to vanish (a process we may not signal stays). */
+const KILLED_GROUP_WAIT_MS = 5000
 
 export const truncationMessage = (maxBytes: number): string =>
   `[output truncated: this execution reached its limit of ${maxBytes} bytes; further output is neither streamed nor kept]`
@@ -22,7 +25,8 @@ export const truncationMessage = (maxBytes: number): string =>
  */
 export class BoltRun {
   private readonly budget: OutputBudget
-  private readonly captured = new Map<string, { stdout: string, stderr: string }>()
+  /** A task's stderr per target as streamed: Bolt's document does not keep it. */
+  private readonly liveStderr = new Map<string, string>()
   private readonly document: BoltDocumentParser
   private readonly stderr: StderrLines
   private truncatedNotified = false
@@ -36,6 +40,11 @@ export class BoltRun {
   private killTimer: NodeJS.Timeout | undefined
   private pipeTimer: NodeJS.Timeout | undefined
   private closed = false
+  /** Bolt exited but something else held its pipes too long: they were closed on our side. */
+  private pipesGivenUp = false
+  private checkingGroup = false
+  private groupTimer: NodeJS.Timeout | undefined
+  private killedAt: number | undefined
   private child: ChildProcessByStdio<null, Readable, Readable> | undefined
   private pgid: number | undefined
 
@@ -79,11 +88,9 @@ export class BoltRun {
     const { callbacks, invocation } = this.request
     const { text: kept, crossed } = this.budget.take(text)
     if (kept.length > 0) {
-      // Only a task's streamed output is needed for its result; Bolt's document has the command's.
-      if (target !== null && (invocation.type === 'task' || invocation.type === 'package')) {
-        let entry = this.captured.get(target)
-        if (entry === undefined) this.captured.set(target, entry = { stdout: '', stderr: '' })
-        entry[stream] += kept
+      // Bolt's document has every text but a task's stderr; that one is kept from the stream.
+      if (target !== null && stream === 'stderr' && (invocation.type === 'task' || invocation.type === 'package')) {
+        this.liveStderr.set(target, (this.liveStderr.get(target) ?? '') + kept)
       }
       if (stream === 'stdout') callbacks?.onStdout?.(kept, target)
       else callbacks?.onStderr?.(kept, target)
@@ -97,13 +104,9 @@ export class BoltRun {
 
   private readStdout (stdout: Readable): void {
     const demux = new BoltStdoutDemux({ output: (stream, target, text) => this.emit(stream, target, text) }, this.document)
-    const decoder = new StringDecoder('utf8')
-    stdout.on('data', (chunk: Buffer) => demux.push(decoder.write(chunk)))
-    stdout.once('end', () => {
-      const rest = decoder.end()
-      if (rest.length > 0) demux.push(rest)
-      demux.end()
-    })
+    // Bytes, not text: a stream line may end inside a character that the next one finishes.
+    stdout.on('data', (chunk: Buffer) => demux.push(chunk))
+    stdout.once('end', () => demux.end())
   }
 
   private readonly onAbort = (): void => {
@@ -135,16 +138,17 @@ export class BoltRun {
     // the process for killGraceMs at most.
     this.killTimer = setTimeout(() => {
       groupHasLiveProcess(pgid).then((alive) => {
-        if (alive) {
-          this.options.logger.warn({ pgid }, 'Bolt process group outlived SIGTERM; sending SIGKILL')
-          signalGroup(pgid, 'SIGKILL')
-        }
-        if (this.closed) this.finish()
-      }, () => {
-        signalGroup(pgid, 'SIGKILL')
-        if (this.closed) this.finish()
-      })
+        if (!alive) return
+        this.options.logger.warn({ pgid }, 'Bolt process group outlived SIGTERM; sending SIGKILL')
+        this.kill(pgid)
+      }, () => this.kill(pgid))
     }, this.options.killGraceMs)
+  }
+
+  private kill (pgid: number): void {
+    this.killedAt = Date.now()
+    signalGroup(pgid, 'SIGKILL')
+    this.tryFinish()
   }
 
   private onExit (code: number | null, signal: NodeJS.Signals | null): void {
@@ -155,24 +159,40 @@ export class BoltRun {
     this.pipeTimer = setTimeout(() => {
       this.child?.stdout.destroy()
       this.child?.stderr.destroy()
-      this.finish()
+      this.pipesGivenUp = true
+      this.tryFinish()
     }, PIPE_CLOSE_WAIT_MS)
     this.pipeTimer.unref()
   }
 
   private onClose (): void {
     this.closed = true
+    this.tryFinish()
+  }
+
+  /**
+   * Settles once Bolt's output is read (or given up on) and, for a terminated run, once nothing
+   * of its group runs any more: Bolt dies of SIGTERM at once, but what it started may ignore the
+   * signal and live on until the SIGKILL.
+   */
+  private tryFinish (): void {
+    if (this.settled || this.checkingGroup || (!this.closed && !this.pipesGivenUp)) return
     if (this.end === 'exited') {
       clearTimeout(this.killTimer)
       return this.finish()
     }
-    // Terminated: the execution ends once nothing of the group runs any more.
-    groupHasLiveProcess(this.pgid!).then((alive) => {
-      if (!alive) {
+    this.checkingGroup = true
+    groupHasLiveProcess(this.pgid!).then((alive) => alive, () => false).then((alive) => {
+      this.checkingGroup = false
+      if (!alive || (this.killedAt !== undefined && Date.now() - this.killedAt > KILLED_GROUP_WAIT_MS)) {
+        if (alive) this.options.logger.error({ pgid: this.pgid }, 'Bolt process group still runs after SIGKILL; ending the execution anyway')
         clearTimeout(this.killTimer)
-        this.finish()
+        return this.finish()
       }
-    }, () => this.finish())
+      // Still running: look again shortly (the SIGKILL, if it comes to that, ends it).
+      clearTimeout(this.groupTimer)
+      this.groupTimer = setTimeout(() => this.tryFinish(), GROUP_POLL_MS)
+    })
   }
 
   private finish (): void {
@@ -180,10 +200,11 @@ export class BoltRun {
     this.settled = true
     clearTimeout(this.timeoutTimer)
     clearTimeout(this.pipeTimer)
+    clearTimeout(this.groupTimer)
     this.request.signal?.removeEventListener('abort', this.onAbort)
     const doc = this.document.finish()
     const { invocation, maxOutputBytes } = this.request
-    const resultsCut = applyResultBudget(doc.results, this.captured, invocation.type, maxOutputBytes)
+    const resultsCut = applyResultBudget(doc.results, this.liveStderr, invocation.type, maxOutputBytes)
     if (this.end === 'spawn-failed') doc.error = null
     this.resolve({
       end: this.end,

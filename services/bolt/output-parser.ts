@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder'
 import { JsonStringCapper } from './json-string-capper.js'
 import type { ExecutionError, ExecutionType, TargetResult } from '../../schemas/index.js'
 
@@ -6,14 +7,17 @@ import type { ExecutionError, ExecutionType, TargetResult } from '../../schemas/
 // document, printed one item per line as targets finish. This module separates the two and
 // parses the document incrementally.
 
-// Lazy, so `[[::1]] out: ` (an IPv6 target) and output containing `] out: ` both split right.
-const STREAM_LINE = /^\[(.+?)\] (out|err): /
-/** A `[`-led line longer than this cannot be a stream line (4096-byte chunks plus a prefix). */
-const MAX_STREAM_LINE_CHARS = 16384
+/** A `[`-led line longer than this cannot be a stream line (4096-byte reads plus a prefix). */
+const MAX_STREAM_LINE_BYTES = 16384
 /** Text kept for the document's head/tail and for plain-text fatal output. */
 const MAX_SMALL_TEXT = 64 * 1024
 /** Item keys whose values are never used: `merged_output` repeats stdout and stderr. */
 const UNUSED_KEYS: ReadonlySet<string> = new Set(['merged_output'])
+const NL = 0x0a
+const CR = 0x0d
+const OPEN_BRACKET = 0x5b
+/** `] out: ` and `] err: ` are 7 bytes. */
+const MARK_LENGTH = 7
 
 export interface OutputSink {
   output: (stream: 'stdout' | 'stderr', target: string, text: string) => void
@@ -28,69 +32,163 @@ export interface ParsedDocument {
 }
 
 /**
- * Splits decoded stdout text into lines; routes stream lines to the sink and everything
- * else to the document parser. Long document lines are forwarded in fragments.
+ * Where `[target] out: ` / `[target] err: ` ends in `bytes[from, end)`: the first `] out: ` or
+ * `] err: ` after at least one character of name (as the lazy `^\[(.+?)\] (out|err): ` would
+ * match, so an IPv6 target `[::1]` and output containing `] out: ` both split right); the index
+ * of its `]`, or -1 when it is no stream line.
+ */
+function streamMark (bytes: Buffer, from: number, end: number): number {
+  for (let at = from + 2; at + MARK_LENGTH <= end; at++) {
+    if (bytes[at] !== 0x5d || bytes[at + 1] !== 0x20 || bytes[at + 5] !== 0x3a || bytes[at + 6] !== 0x20) continue
+    const a = bytes[at + 2]
+    const b = bytes[at + 3]
+    const c = bytes[at + 4]
+    if ((a === 0x6f && b === 0x75 && c === 0x74) || (a === 0x65 && b === 0x72 && c === 0x72)) return at // out, err
+  }
+  return -1
+}
+
+const isContinuation = (byte: number | undefined): boolean => byte !== undefined && (byte & 0xc0) === 0x80
+
+/** How many bytes at the end of `bytes` are the start of a UTF-8 character that is not complete. */
+function unfinishedCharBytes (bytes: Buffer, from: number, end: number): number {
+  for (let i = end - 1; i >= from && i >= end - 4; i--) {
+    const b = bytes[i]
+    if (isContinuation(b)) continue
+    const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
+    return length > end - i ? end - i : 0
+  }
+  return 0
+}
+
+/**
+ * Splits Bolt's stdout bytes into lines; routes stream lines to the sink and everything else
+ * to the document parser. Long document lines are forwarded in fragments.
+ *
+ * Bolt prints each 4096-byte read of a target's output as its own stream line, so a read that
+ * ends inside a UTF-8 character leaves the character's first bytes at the end of one line and
+ * the rest at the start of that target's next line of the same stream: such lines are one line
+ * and their bytes are joined before they are decoded.
  */
 export class BoltStdoutDemux {
-  private pending = ''
+  private pending: Buffer[] = []
+  private pendingBytes = 0
   /** The current line is known to belong to the document and is being forwarded in pieces. */
   private forwarding = false
+  private readonly documentDecoder = new StringDecoder('utf8')
+  private lastTarget = { bytes: Buffer.alloc(0), name: '' }
+  /** Per stream and target: the first bytes of a character their last stream line ended inside. */
+  private readonly unfinished = new Map<string, { stream: 'stdout' | 'stderr', target: string, bytes: Buffer }>()
 
   constructor (private readonly sink: OutputSink, private readonly document: BoltDocumentParser) {}
 
-  push (text: string): void {
+  push (chunk: Buffer): void {
     let from = 0
     for (;;) {
-      const nl = text.indexOf('\n', from)
+      const nl = chunk.indexOf(NL, from)
       if (nl === -1) break
-      const piece = text.slice(from, nl)
+      const start = from
       from = nl + 1
       if (this.forwarding) {
-        this.document.pushFragment(piece)
-        this.document.endLine()
+        this.documentFragment(chunk.subarray(start, nl))
+        this.documentLineEnd()
         this.forwarding = false
         continue
       }
-      const line = this.pending.length > 0 ? this.pending + piece : piece
-      this.pending = ''
-      this.line(line.endsWith('\r') ? line.slice(0, -1) : line)
+      if (this.pendingBytes > 0) {
+        const line = Buffer.concat([...this.pending, chunk.subarray(start, nl)])
+        this.pending = []
+        this.pendingBytes = 0
+        this.line(line, 0, line[line.length - 1] === CR ? line.length - 1 : line.length)
+      } else {
+        this.line(chunk, start, nl > start && chunk[nl - 1] === CR ? nl - 1 : nl)
+      }
     }
-    if (from < text.length) this.partial(text.slice(from))
+    if (from < chunk.length) this.partial(chunk.subarray(from))
   }
 
   /** End of stdout: a last line without a newline still counts. */
   end (): void {
     if (this.forwarding) {
-      this.document.endLine()
+      this.documentLineEnd()
       this.forwarding = false
-    } else if (this.pending.length > 0) {
-      const line = this.pending
-      this.pending = ''
-      this.line(line)
+    } else if (this.pendingBytes > 0) {
+      const line = Buffer.concat(this.pending)
+      this.pending = []
+      this.pendingBytes = 0
+      this.line(line, 0, line.length)
     }
+    // Characters that were never finished stay broken, as Bolt printed them.
+    for (const { stream, target, bytes } of this.unfinished.values()) this.sink.output(stream, target, bytes.toString('utf8') + '\n')
+    this.unfinished.clear()
   }
 
-  private partial (rest: string): void {
-    if (this.forwarding) {
-      this.document.pushFragment(rest)
-      return
-    }
-    this.pending += rest
+  private partial (rest: Buffer): void {
+    if (this.forwarding) return this.documentFragment(rest)
+    this.pending.push(rest)
+    this.pendingBytes += rest.length
     // Only `[`-led lines can be stream lines; anything else (or an overlong one) is document text.
-    if (this.pending[0] !== '[' || this.pending.length > MAX_STREAM_LINE_CHARS) {
-      this.document.pushFragment(this.pending)
-      this.pending = ''
+    if (this.pending[0][0] !== OPEN_BRACKET || this.pendingBytes > MAX_STREAM_LINE_BYTES) {
+      for (const piece of this.pending) this.documentFragment(piece)
+      this.pending = []
+      this.pendingBytes = 0
       this.forwarding = true
     }
   }
 
-  private line (line: string): void {
-    const m = line[0] === '[' ? STREAM_LINE.exec(line) : null
-    if (m !== null) {
-      this.sink.output(m[2] === 'out' ? 'stdout' : 'stderr', m[1], line.slice(m[0].length) + '\n')
-      return
+  /** The line `bytes[from, end)`, without its line end. */
+  private line (bytes: Buffer, from: number, end: number): void {
+    const mark = bytes[from] === OPEN_BRACKET ? streamMark(bytes, from, end) : -1
+    if (mark === -1) {
+      this.documentFragment(bytes.subarray(from, end))
+      return this.documentLineEnd()
     }
-    this.document.pushFragment(line)
+    const stream = bytes[mark + 2] === 0x6f ? 'stdout' : 'stderr' // 'o' of `out`
+    this.streamLine(stream, this.targetName(bytes, from + 1, mark), bytes, mark + MARK_LENGTH, end)
+  }
+
+  /** The target name in `bytes[from, end)`; the last one is reused while lines repeat it. */
+  private targetName (bytes: Buffer, from: number, end: number): string {
+    const last = this.lastTarget
+    if (last.bytes.length === end - from) {
+      let i = 0
+      while (i < last.bytes.length && last.bytes[i] === bytes[from + i]) i++
+      if (i === last.bytes.length) return last.name
+    }
+    const name = bytes.toString('utf8', from, end)
+    this.lastTarget = { bytes: Buffer.from(bytes.subarray(from, end)), name }
+    return name
+  }
+
+  private streamLine (stream: 'stdout' | 'stderr', target: string, bytes: Buffer, from: number, end: number): void {
+    if (this.unfinished.size > 0) {
+      const key = `${stream} ${target}`
+      const held = this.unfinished.get(key)
+      if (held !== undefined) {
+        this.unfinished.delete(key)
+        // The rest of the character: this line continues the last one, cut at a read.
+        if (from < end && isContinuation(bytes[from])) {
+          const joined = Buffer.concat([held.bytes, bytes.subarray(from, end)])
+          return this.streamLine(stream, target, joined, 0, joined.length)
+        }
+        this.sink.output(stream, target, held.bytes.toString('utf8') + '\n')
+      }
+    }
+    const cut = unfinishedCharBytes(bytes, from, end)
+    if (cut === 0) return this.sink.output(stream, target, bytes.toString('utf8', from, end) + '\n')
+    // Held (a copy: the chunk it came in is not kept) until the line that finishes it.
+    this.unfinished.set(`${stream} ${target}`, { stream, target, bytes: Buffer.from(bytes.subarray(end - cut, end)) })
+    if (end - cut > from) this.sink.output(stream, target, bytes.toString('utf8', from, end - cut))
+  }
+
+  private documentFragment (bytes: Buffer): void {
+    const text = this.documentDecoder.write(bytes)
+    if (text.length > 0) this.document.pushFragment(text)
+  }
+
+  private documentLineEnd (): void {
+    const rest = this.documentDecoder.end()
+    if (rest.length > 0) this.document.pushFragment(rest)
     this.document.endLine()
   }
 }
@@ -140,7 +238,7 @@ export class BoltDocumentParser {
     if (capper.truncated) this.truncated = true
     const text = capper.text()
     // A line that arrived in pieces still has its CR.
-    this.handleLine(text.endsWith('\r') ? text.slice(0, -1) : text)
+    this.handleLine(text.endsWith('\r') ? text.slice(0, -1) : text, capper.truncated)
   }
 
   private appendSmall (text: string): void {
@@ -151,7 +249,8 @@ export class BoltDocumentParser {
     this.small += text
   }
 
-  private handleLine (raw: string): void {
+  /** `cut`: strings of the line were shortened (an item line is one target's result). */
+  private handleLine (raw: string, cut = false): void {
     const line = raw.trim()
     switch (this.state) {
       case 'start':
@@ -177,14 +276,14 @@ export class BoltDocumentParser {
           this.state = 'tail'
           return
         }
-        this.item(line.replace(/^,\s*/, '').replace(/,$/, ''))
+        this.item(line.replace(/^,\s*/, '').replace(/,$/, ''), cut)
         break
       case 'done':
         break
     }
   }
 
-  private item (text: string): void {
+  private item (text: string, cut: boolean): void {
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
@@ -196,7 +295,10 @@ export class BoltDocumentParser {
       this.error ??= { kind: 'bolt-stream/invalid-document', message: 'Bolt printed a result item that is not an object' }
       return
     }
-    this.results.push(toTargetResult(parsed as BoltItem, this.options.type))
+    const result = toTargetResult(parsed as BoltItem, this.options.type)
+    // Its texts are no longer Bolt's exactly.
+    if (cut) result.outputTruncated = true
+    this.results.push(result)
   }
 
   /** Called once Bolt's stdout has ended. */

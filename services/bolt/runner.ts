@@ -55,10 +55,23 @@ function nextSpawnTurn (): Promise<void> {
 
 export { truncationMessage } from './bolt-run.js'
 
+/** `--stream`, which live output needs, came with Puppet Bolt 3.2 (OpenBolt, 5.x, has it). */
+export const MIN_BOLT_VERSION = [3, 2] as const
+
+/** Why this Bolt version cannot run our commands, or null when it can. */
+export function unsupportedVersion (version: string): string | null {
+  const [major, minor] = version.split(/[.+-]/).map(Number)
+  if (major > MIN_BOLT_VERSION[0] || (major === MIN_BOLT_VERSION[0] && minor >= MIN_BOLT_VERSION[1])) return null
+  return `Bolt ${version} is too old: bolt-stream runs Bolt with --stream, which Bolt has from ${MIN_BOLT_VERSION.join('.')} on (OpenBolt 5.x has it)`
+}
+
 export class BoltRunner {
   constructor (private readonly options: BoltRunnerOptions) {}
 
-  /** Asks Bolt for its version. Real Bolt answers with a bare version such as `4.0.0`. */
+  /**
+   * Asks Bolt for its version. Real Bolt answers with a bare version such as `5.6.0`; one
+   * without `--stream` (before 3.2) is refused with the reason.
+   */
   version (timeoutMs = 30_000): Promise<string> {
     return new Promise((resolve, reject) => {
       execFile(this.options.boltPath, ['--version'], { env: this.options.env, timeout: timeoutMs, maxBuffer: 64 * 1024 },
@@ -75,7 +88,9 @@ export class BoltRunner {
             reject(new Error(`'${this.options.boltPath}' does not look like Puppet Bolt: '--version' printed ${JSON.stringify(version.slice(0, 80))}`))
             return
           }
-          resolve(version)
+          const unsupported = unsupportedVersion(version)
+          if (unsupported !== null) reject(new Error(unsupported))
+          else resolve(version)
         })
     })
   }

@@ -1,7 +1,32 @@
-import type { ExecutionRecord, OutputEventData } from '../../schemas/index.js'
+import type { ExecutionRecord, OutputEventData, TargetResult } from '../../schemas/index.js'
 import type { ExecutionStore } from '../store/execution-store.js'
+import { isFinished } from './status.js'
 
 const OUTPUT_PAGE = 500
+
+/**
+ * The result whose texts `/output?target=` answers with once the execution has ended: the
+ * target's result as Bolt's document gave it, whole (not cut to the output limit). Null when
+ * the live log answers instead (running, no such result, cut, or `source=live`).
+ */
+export function exactResult (record: ExecutionRecord, target?: string, source?: string): TargetResult | null {
+  if (target === undefined || source === 'live' || !isFinished(record.status)) return null
+  const result = record.results.find((r) => r.target === target)
+  if (result === undefined || result.outputTruncated === true || (result.stdout === undefined && result.stderr === undefined)) return null
+  return result
+}
+
+/**
+ * A result's texts exactly as kept: stdout, then stderr (with a newline between them when
+ * stdout does not end with one). A task's stderr is the stream's (`liveOutput`): Bolt keeps none.
+ */
+export function * resultText (result: TargetResult, stream?: string): Generator<string> {
+  const stdout = stream === 'stderr' ? '' : (result.stdout ?? '')
+  const stderr = stream === 'stdout' ? '' : (result.stderr ?? '')
+  if (stdout.length > 0) yield stdout
+  if (stdout.length > 0 && stderr.length > 0 && !stdout.endsWith('\n')) yield '\n'
+  if (stderr.length > 0) yield stderr
+}
 
 /**
  * The captured output as text: the logged output events, in order, or for an execution that

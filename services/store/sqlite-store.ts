@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import { dirname } from 'node:path'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
@@ -6,6 +5,7 @@ import Database from 'better-sqlite3'
 import { InvalidInputError, StoreOpenError } from '../errors.js'
 import { dataJson, eventFromStored } from '../streaming/sse-frames.js'
 import { AppendNotifier } from './append-notifier.js'
+import { makeDirectory } from './make-directory.js'
 import type { CheckpointWorkerData } from './checkpoint-worker.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
 import type {
@@ -158,7 +158,7 @@ export class SqliteStore implements ExecutionStore {
   /** Opens (creating if needed) the database; throws StoreOpenError naming the path on failure. */
   constructor (readonly path: string) {
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+      if (path !== ':memory:') makeDirectory(dirname(path))
       this.db = new Database(path)
       this.db.pragma('journal_mode = WAL')
       // WAL + NORMAL: a committed transaction survives a crash of the process (not of the machine).

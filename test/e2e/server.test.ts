@@ -23,6 +23,35 @@ t.test('a bad setting stops start-up with a message naming it, not a stack trace
   }
 })
 
+t.test('an unusable DATABASE_PATH ends start-up with a message naming it, never a hang', async (t) => {
+  const dir = tempDir(t)
+  const file = join(dir, 'plain-file')
+  writeFileSync(file, 'not a directory')
+  const paths = [
+    '/proc/no-such-dir/db.sqlite', // Node's recursive mkdir loops forever on this one
+    '/proc/no/deeper/db.sqlite',
+    join(file, 'db.sqlite'), // a parent that is a file
+    '/dev/null/x/db.sqlite',
+    dir // a directory, not a database file
+  ]
+  for (const path of paths) {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+      cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_PATH: path, BOLT_PATH: STAND_IN, BOLT_PROJECT: dir }, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const started = Date.now()
+    // The bound only turns a hang into a failure; a correct start-up ends by the exit event.
+    const hang = setTimeout(() => child.kill('SIGKILL'), 30_000)
+    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])))
+    clearTimeout(hang)
+    t.equal(signal, null, `${path}: exited by itself (after ${Date.now() - started} ms)`)
+    t.equal(code, 1, `${path}: exit code 1`)
+    t.match(stderr, `DATABASE_PATH ${JSON.stringify(path)} cannot be used`, `${path}: the message names it`)
+    t.notMatch(stderr, /\n\s+at /, 'no stack trace')
+  }
+})
+
 t.test('SIGTERM: ready fails at once, reads go on, runs finish or are cancelled, no Bolt survives', async (t) => {
   const dir = tempDir(t)
   const spawnLog = join(dir, 'spawns.jsonl')

@@ -398,6 +398,16 @@ t.test('Bolt failures', async (t) => {
     t.same(live.json(), { status: 'ok' })
   })
 
+  t.test('a Bolt without --stream (before 3.2) fails readiness with its version in the reason', async (t) => {
+    const { app } = await build(t, { standIn: { STANDIN_VERSION: '3.1.2' } })
+    await until(async () => (await app.inject('/health/ready')).json().reason !== 'Bolt has not been checked yet', 10_000, 'the Bolt probe')
+    const ready = await app.inject('/health/ready')
+    t.equal(ready.statusCode, 503)
+    t.equal(ready.json().status, 'not_ready')
+    t.match(ready.json().reason, /Bolt 3\.1\.2 is too old/)
+    t.match(ready.json().reason, /--stream/)
+  })
+
   t.test('a run over EXECUTION_TIMEOUT_MS times out', async (t) => {
     const { app } = await build(t, { env: { EXECUTION_TIMEOUT_MS: '1000' } })
     const started = Date.now()

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox'
 import { ErrorRef, EventsPage, EventsQuery, ExecutionIdParams, OutputQuery, errorResponses } from '../../../schemas/index.js'
 import { InvalidEventIdError } from '../../../services/errors.js'
 import { visibleEvents } from '../../../services/executions/events-page.js'
-import { outputText } from '../../../services/executions/output-text.js'
+import { exactResult, outputText, resultText } from '../../../services/executions/output-text.js'
 
 // What an execution logged: its events page by page, and its output as text.
 const logs: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -14,6 +14,8 @@ const logs: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'read' },
     schema: {
       summary: 'The captured output as text/plain',
+      description: 'With `target`, once the execution has ended: that target\'s text as Bolt\'s result document has it ' +
+        '(`X-Output-Source: result`) where its result holds it whole; else, or with `source=live`, the live log (`X-Output-Source: live`).',
       params: ExecutionIdParams,
       querystring: OutputQuery,
       response: { 200: Type.String({ description: 'text/plain' }), ...errorResponses }
@@ -22,9 +24,12 @@ const logs: FastifyPluginAsyncTypebox = async (fastify) => {
     // It is nothing but raw output.
     request.requireScope('expert', 'the raw output')
     const record = await service.record(request.params.id)
-    const { stream, target } = request.query
+    const { stream, target, source } = request.query
+    // After the end, a target's text is Bolt's own where its result holds it; else the live log.
+    const exact = exactResult(record, target, source)
+    reply.header('x-output-source', exact !== null ? 'result' : 'live')
     // Streamed, so a large output is never held whole; a stream bypasses the 200 serializer.
-    const body = Readable.from(outputText(store, record, stream, target))
+    const body = Readable.from(exact !== null ? resultText(exact, stream) : outputText(store, record, stream, target))
     return reply.type('text/plain; charset=utf-8').send(body as unknown as string)
   })
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import {
   BoltDocumentParser, BoltStdoutDemux, toTargetResult, type ParsedDocument
@@ -97,7 +98,7 @@ function run (pieces: string[], type: ExecutionType = 'command', maxStringChars 
   const outputs: Out[] = []
   const parser = new BoltDocumentParser({ type, maxStringChars })
   const demux = new BoltStdoutDemux({ output: (stream, target, text) => outputs.push({ stream, target, text }) }, parser)
-  for (const piece of pieces) demux.push(piece)
+  for (const piece of pieces) demux.push(Buffer.from(piece, 'utf8'))
   demux.end()
   return { outputs, doc: parser.finish() }
 }
@@ -298,6 +299,49 @@ t.test('stream lines of an IPv6 target ([::1], a valid target name)', async (t) 
   t.strictSame(outputs, [{ stream: 'stdout', target: '[::1]', text: 'hello\n' }], 'live output is recognised')
   t.equal(doc.error, null, 'the live output line does not corrupt the document')
   t.equal(doc.results[0]?.status, 'success')
+})
+
+t.test('a stream line cut inside a UTF-8 character is joined with its continuation (capture c22)', async (t) => {
+  // The real Bolt's output: a 6001-byte line of é, cut by a 4096-byte read between C3 and A9.
+  const captured = readFileSync(new URL('../../fixtures/captures/cases/c22-utf8-split.stdout', import.meta.url))
+  const lines = captured.toString('latin1').split('\n')
+  t.ok(lines[1].endsWith('\u00c3') && lines[2].startsWith('[localhost] out: \u00a9'), 'the capture holds the cut')
+  for (const size of [captured.length, 4096, 1000, 7]) {
+    const outputs: Out[] = []
+    const parser = new BoltDocumentParser({ type: 'command', maxStringChars: 1 << 20 })
+    const demux = new BoltStdoutDemux({ output: (stream, target, text) => outputs.push({ stream, target, text }) }, parser)
+    for (let i = 0; i < captured.length; i += size) demux.push(captured.subarray(i, i + size))
+    demux.end()
+    const doc = parser.finish()
+    const live = outputs.map((o) => o.text).join('')
+    t.notOk(live.includes('\ufffd'), `pushes of ${size} bytes: no replacement character`)
+    t.equal(live, doc.results[0].stdout, `pushes of ${size} bytes: the live text is the document's`)
+    t.equal(live, 'x' + 'é'.repeat(3000) + '\n')
+    t.ok(outputs.every((o) => o.target === 'localhost' && o.stream === 'stdout'))
+  }
+})
+
+t.test('cut characters: per target and stream; one never finished stays broken', async (t) => {
+  const cut = (target: string, stream: string, bytes: number[]): Buffer => Buffer.concat([Buffer.from(`[${target}] ${stream}: `), Buffer.from(bytes), Buffer.from('\n')])
+  const euro = [0xe2, 0x82, 0xac]
+  const outputs: Out[] = []
+  const parser = new BoltDocumentParser({ type: 'command', maxStringChars: 1 << 20 })
+  const demux = new BoltStdoutDemux({ output: (stream, target, text) => outputs.push({ stream, target, text }) }, parser)
+  demux.push(Buffer.concat([
+    Buffer.from('{ "items": [\n'),
+    cut('a', 'out', [0x61, euro[0]]), // a€ cut after its first byte…
+    cut('b', 'out', [0x62, euro[0], euro[1]]),
+    cut('a', 'err', [0x78]), // another stream of a in between
+    cut('a', 'out', [euro[1], euro[2], 0x21]), // …finished here
+    cut('b', 'out', [0x63]), // b's character is never finished
+    cut('c', 'out', [0xc3]) // nor c's, before the end
+  ]))
+  demux.end()
+  const text = (target: string, stream: string): string => outputs.filter((o) => o.target === target && o.stream === stream).map((o) => o.text).join('')
+  t.equal(text('a', 'stdout'), 'a€!\n', 'joined across the other lines')
+  t.equal(text('a', 'stderr'), 'x\n')
+  t.equal(text('b', 'stdout'), 'b\ufffd\nc\n', 'a cut not continued is a broken character, as Bolt printed it')
+  t.equal(text('c', 'stdout'), '\ufffd\n', 'flushed at the end')
 })
 
 // ---- puppet exit codes ----

@@ -184,6 +184,15 @@ t.test('version: a bare version is accepted; anything else is not Bolt', async (
   await t.rejects(runner('/nonexistent/bolt').version(), /not found/)
 })
 
+t.test('version: Bolt 3.2 and later (OpenBolt 5.x) have --stream; older ones are refused by name', async (t) => {
+  for (const version of ['3.2.0', '3.30.0', '4.0.0', '5.6.0', '5.0.0-rc.1']) {
+    t.equal(await runner(STAND_IN, { STANDIN_VERSION: version }).version(), version, `${version} accepted`)
+  }
+  for (const version of ['3.1.0', '2.44.0', '1.0.0', '0.9.9']) {
+    await t.rejects(runner(STAND_IN, { STANDIN_VERSION: version }).version(), new RegExp(`Bolt ${version.replace(/\./g, '\\.')} is too old.*--stream.*3\\.2`), `${version} refused`)
+  }
+})
+
 t.test('a cancelled run follows up with SIGKILL even when nothing else keeps the process alive', async (t) => {
   const dir = tempDir(t)
   // Bolt dies of SIGTERM, but what it started ignores it and lives on in the group.
