@@ -4,7 +4,7 @@ import accessControl from './plugins/app/access-control.js'
 import auth from './plugins/app/auth.js'
 import bolt from './plugins/app/bolt.js'
 import configPlugin from './plugins/app/config.js'
-import errorHandler, { errorBody } from './plugins/app/error-handler.js'
+import errorHandler, { clientErrorHandler, errorBody } from './plugins/app/error-handler.js'
 import executions from './plugins/app/executions.js'
 import outputBuffering from './plugins/app/output-buffering.js'
 import schemas from './plugins/app/schemas.js'
@@ -31,7 +31,7 @@ export interface AppOptions {
   config: Config
 }
 
-/** Server options the app expects; server.ts and the tests both use them. */
+/** Server options the app expects; server.ts and the tests (test/helper.ts, build) both use them. */
 export function serverOptions (config: Config): FastifyServerOptions {
   return {
     logger: {
@@ -49,6 +49,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
     trustProxy: config.trustProxy,
     // Streams stay open for minutes: closing must not wait for idle keep-alive sockets.
     forceCloseConnections: 'idle',
+    // Requests Node's HTTP parser refuses (a malformed header or request line, a bad
+    // Content-Length or chunk, headers over 16 KiB) answer in the API's shape too.
+    clientErrorHandler,
     // The router's own errors (an overlong or badly encoded path) answer in the API's shape too,
     // without echoing the path back.
     frameworkErrors (error, request, reply) {

@@ -3,6 +3,10 @@ import createError from '@fastify/error'
 // Typed errors with stable codes; the HTTP layer turns them into `{error: {code, message}}`.
 
 export const InvalidInputError = createError('BOLT_STREAM_INVALID_INPUT', '%s', 400)
+export const ParamsTooDeepError = createError(
+  'BOLT_STREAM_PARAMS_TOO_DEEP', 'params nest deeper than %d levels (the params object counts as one)', 400)
+export const PrototypeKeyError = createError('BOLT_STREAM_PROTOTYPE_KEY',
+  'The body holds a "__proto__" key, or a "constructor" key holding "prototype": such keys are refused at any depth', 400)
 export const ExecutionNotFoundError = createError('BOLT_STREAM_EXECUTION_NOT_FOUND', "Execution '%s' not found", 404)
 export const ExecutionFinishedError = createError(
   'BOLT_STREAM_EXECUTION_FINISHED', "Execution '%s' already finished with status '%s'", 409)

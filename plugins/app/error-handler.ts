@@ -1,5 +1,7 @@
+import { maxHeaderSize, STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
-import type { FastifyError } from 'fastify'
+import type { ConnectionError, FastifyError, FastifyInstance } from 'fastify'
 
 // One place that shapes every error response as `{error: {code, message}}` and keeps the
 // internals of 5xx errors out of responses.
@@ -20,6 +22,43 @@ const RETRY_AFTER_SECONDS = 5
 
 export function errorBody (code: string, message: string): { error: { code: string, message: string } } {
   return { error: { code, message } }
+}
+
+/** Node's HTTP parser errors (llhttp `HPE_*` codes), by what they say about the request. */
+const PARSER_MESSAGES: Array<[RegExp, string]> = [
+  [/^HPE_(INVALID_METHOD|INVALID_URL|INVALID_CONSTANT|INVALID_VERSION)$/, 'The request line is malformed'],
+  [/^HPE_INVALID_HEADER_TOKEN$/, 'A request header is malformed'],
+  [/^HPE_(INVALID_CONTENT_LENGTH|UNEXPECTED_CONTENT_LENGTH)$/, 'The Content-Length header is not valid'],
+  [/^HPE_INVALID_TRANSFER_ENCODING$/, 'The Transfer-Encoding header is not valid (or comes with Content-Length)'],
+  [/^HPE_INVALID_CHUNK_SIZE$/, 'The chunked request body is malformed']
+]
+
+/** The answer to a request Node's HTTP parser refused: status, code and message. */
+function clientErrorAnswer (code: string): [number, string, string] {
+  if (code === 'HPE_HEADER_OVERFLOW') return [431, 'BOLT_STREAM_HEADERS_TOO_LARGE', `The request headers exceed ${maxHeaderSize} bytes`]
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'BOLT_STREAM_REQUEST_TIMEOUT', 'The request was not received in time']
+  const message = PARSER_MESSAGES.find(([pattern]) => pattern.test(code))?.[1] ?? 'The request is not valid HTTP'
+  return [400, 'BOLT_STREAM_MALFORMED_REQUEST', message]
+}
+
+/**
+ * Fastify's `clientErrorHandler` server option (app.ts, serverOptions): requests that Node's HTTP
+ * parser refuses never reach Fastify's error handler, so they are answered here, in the API's
+ * shape, and the connection is closed (the parser cannot go on after such an error).
+ */
+export function clientErrorHandler (this: FastifyInstance, error: ConnectionError, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, code, message] = clientErrorAnswer(error.code)
+  // The error's rawPacket holds the request's bytes (an Authorization header too): never logged.
+  this.log.info({ parserError: error.code, status }, 'request rejected by the HTTP parser')
+  // As Node does: answer only if no response has started on this connection.
+  const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (socket.writable && current?.headersSent !== true) {
+    const body = JSON.stringify(errorBody(code, message))
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy(error)
 }
 
 export default fp(async function errorHandler (fastify) {

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { Ajv, type Options } from 'ajv'
 import addFormats from 'ajv-formats'
-import { InvalidInputError } from '../../services/errors.js'
+import { InvalidInputError, PrototypeKeyError } from '../../services/errors.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -30,6 +30,15 @@ function refuseBody (request: FastifyRequest): void {
   }
 }
 
+function isJson (text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 export default fp(async function validation (fastify) {
   const bodyAjv = withFormats(new Ajv({ ...common, coerceTypes: false }))
   const textAjv = withFormats(new Ajv({ ...common, coerceTypes: 'array' }))
@@ -37,6 +46,16 @@ export default fp(async function validation (fastify) {
     (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
   // The API speaks JSON only: a text/plain body is a 415, not a string that fails validation.
   fastify.removeContentTypeParser('text/plain')
+  // Fastify's JSON parser refuses `__proto__` (and `constructor.prototype`) keys as "not valid
+  // JSON"; such a body is valid JSON, so it is told what is refused instead.
+  const strictJson = fastify.getDefaultJsonParser('error', 'error')
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser<string>('application/json', { parseAs: 'string' }, (request, body, done) => {
+    void strictJson(request, body, (err, value) => {
+      if (err !== null && (err as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isJson(body)) done(new PrototypeKeyError(), undefined)
+      else done(err, value)
+    })
+  })
   fastify.addHook('onRoute', (route) => {
     if (route.config?.emptyBody !== true) return
     const own = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation]

@@ -1,5 +1,5 @@
-import { InvalidInputError } from '../errors.js'
-import { MAX_TAGS, MAX_TARGETS, PACKAGE_ACTIONS, type ExecutionType, type PackageAction } from '../../schemas/index.js'
+import { InvalidInputError, ParamsTooDeepError } from '../errors.js'
+import { MAX_PARAMS_DEPTH, MAX_TAGS, MAX_TARGETS, PACKAGE_ACTIONS, type ExecutionType, type PackageAction } from '../../schemas/index.js'
 import {
   isValidCommand, isValidEnvironment, isValidPackageToken, isValidTag, isValidTarget, isValidTaskName, isValidTaskParamName
 } from './input-rules.js'
@@ -65,8 +65,8 @@ export function buildBoltInvocation (spec: OperationSpec, options: BoltArgsOptio
       for (const key of Object.keys(params)) {
         if (!isValidTaskParamName(key)) fail(`invalid task parameter name '${key}'`)
       }
-      // 1e999 parses as Infinity, which JSON would turn into null: refuse rather than change it.
-      if (hasNonFinite(params)) fail('params hold a number JSON cannot represent (out of range)')
+      // Before any other walk over them (redaction, JSON.stringify): their depth is bounded here.
+      checkParamValues(params)
       const args = ['task', 'run', ...common, targets, `--params=${JSON.stringify(params)}`, '--', spec.task]
       const shown = ['task', 'run', ...common, targets, `--params=${JSON.stringify(redactParams(params))}`, '--', spec.task]
       return { type: 'task', action: spec.task, args, display: displayCommandLine(shown) }
@@ -115,12 +115,23 @@ const SECRET_PATTERNS = [
   /(authorization:\s*(?:[a-z]+\s+)?)([^\s'"]+)/gi
 ]
 
-function hasNonFinite (value: unknown): boolean {
-  if (typeof value === 'number') return !Number.isFinite(value)
-  if (typeof value !== 'object' || value === null) return false
-  return Object.values(value).some(hasNonFinite)
+/**
+ * Walks the params without recursion (a body can nest thousands of levels within its 64 KiB):
+ * refuses nesting beyond MAX_PARAMS_DEPTH, and numbers JSON cannot carry (1e999 parses as
+ * Infinity, which JSON.stringify would turn into null: refused rather than changed).
+ */
+function checkParamValues (params: object): void {
+  const stack: Array<[unknown, number]> = [[params, 1]]
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!
+    if (typeof value === 'number' && !Number.isFinite(value)) fail('params hold a number JSON cannot represent (out of range)')
+    if (typeof value !== 'object' || value === null) continue
+    if (depth > MAX_PARAMS_DEPTH) throw new ParamsTooDeepError(MAX_PARAMS_DEPTH)
+    for (const inner of Object.values(value)) stack.push([inner, depth + 1])
+  }
 }
 
+/** Recursive, on params checkParamValues has bounded to MAX_PARAMS_DEPTH levels. */
 export function redactParams (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactParams)
   if (typeof value !== 'object' || value === null) return value

@@ -22,4 +22,21 @@ export const isValidTag = (value: string): boolean => tag.test(value)
 export const isValidPackageToken = (value: string): boolean =>
   value.length <= MAX_PACKAGE_TOKEN_LENGTH && packageToken.test(value)
 export const isValidCommand = (value: string): boolean =>
-  value.length > 0 && value.length <= MAX_COMMAND_LENGTH && command.test(value)
+  value.length > 0 && (value.length <= MAX_COMMAND_LENGTH || codePoints(value) <= MAX_COMMAND_LENGTH) && command.test(value)
+
+/** Characters as the README and JSON Schema's maxLength count them: code points, not UTF-16 units. */
+function codePoints (value: string): number {
+  let count = value.length
+  // Each surrogate pair is two UTF-16 units but one code point.
+  for (let i = 0; i < value.length - 1; i++) {
+    const unit = value.charCodeAt(i)
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = value.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        count--
+        i++
+      }
+    }
+  }
+  return count
+}

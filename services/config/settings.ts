@@ -52,8 +52,9 @@ export const Settings = Type.Object({
     'it is fed from the store as it drains'),
   STREAM_STALL_TIMEOUT_MS: Int(10_000, 100, 600_000, 'a subscriber whose connection does not drain for this long ' +
     'is disconnected'),
-  MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'output bytes streamed and kept per execution; beyond, ' +
-    'output is cut and the record gets `outputTruncated: true`'),
+  MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'output bytes streamed and kept per execution, at least ' +
+    '1024 (a smaller limit would cut even Bolt\'s own short messages); beyond, output is cut and the record gets ' +
+    '`outputTruncated: true`'),
   STORE: OneOf(['sqlite', 'memory'], 'sqlite', '`sqlite` (durable) or `memory` (tests, throwaway runs)'),
   DATABASE_PATH: Str('./data/bolt-stream.db', 'the SQLite file of `STORE=sqlite`; its directory is created ' +
     '(`:memory:`: a database in memory)', { minLength: 1 }),

@@ -243,16 +243,19 @@ export class ExecutionService {
     else await manager.terminate(id, 'error', { status, error }, finalRecord)
   }
 
-  /** Cancels a running execution; the record says `cancelled` once Bolt has exited. */
+  /**
+   * Cancels an execution. A queued one ends at once (the record returned is final); a running one
+   * says `cancelled` once Bolt has exited (the record returned is still `running`).
+   */
   async cancel (id: string, reason = 'Cancelled by request'): Promise<ExecutionRecord> {
     const record = await this.options.store.get(id)
     if (record === undefined) throw new ExecutionNotFoundError(id)
     const index = this.waiting.findIndex((w) => w.execution.record.id === id)
     if (index !== -1) {
-      // Never started: it ends now, without a Bolt process.
+      // Never started: it ends now, without a Bolt process, and the answer says how it ended.
       const [waiting] = this.waiting.splice(index, 1)
       await this.endWaiting(waiting, reason)
-      return record
+      return (await this.options.store.get(id)) ?? record
     }
     const run = this.running.get(id)
     if (run === undefined || record.status !== 'running') throw new ExecutionFinishedError(id, record.status)

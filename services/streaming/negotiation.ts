@@ -18,12 +18,18 @@ export function acceptsEventStream (accept: string | undefined): boolean {
   return best > 0 && admitted
 }
 
+/** Spaces and tabs around a value: HTTP strips them from a header (RFC 9110 OWS). */
+const SURROUNDING_BLANKS = /^[ \t]+|[ \t]+$/g
+
 /**
  * The id a connection resumes after: the `Last-Event-ID` header (sent by EventSource on
- * reconnect) wins over the query (a first connection); 0 for none. Throws for a non-integer.
+ * reconnect) wins over the query (a first connection); 0 for none. One rule for both: spaces
+ * and tabs around the number are ignored (HTTP strips them from the header before it reaches
+ * us, so the query is read the same way); anything else but a whole number is refused.
  */
 export function resumePoint (header: string | string[] | undefined, query: string | undefined): number {
-  const given = typeof header === 'string' && header !== '' ? header : query
+  const fromHeader = typeof header === 'string' ? header.replace(SURROUNDING_BLANKS, '') : ''
+  const given = fromHeader !== '' ? fromHeader : query?.replace(SURROUNDING_BLANKS, '')
   if (given === undefined || given === '') return 0
   if (!EVENT_ID.test(given)) throw new InvalidEventIdError(`Last-Event-ID must be a whole number (got ${JSON.stringify(given.slice(0, 32))})`)
   return Number(given)

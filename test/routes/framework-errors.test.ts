@@ -1,6 +1,6 @@
 import t from 'tap'
-import { acceptsEventStream } from '../../services/streaming/negotiation.js'
-import { build } from '../helper.js'
+import { acceptsEventStream, resumePoint } from '../../services/streaming/negotiation.js'
+import { build, startExecution, waitFinished } from '../helper.js'
 
 const UUID = '00000000-0000-4000-8000-000000000000'
 
@@ -44,4 +44,25 @@ t.test('acceptsEventStream follows the most specific range and q=0', async (t) =
   t.notOk(acceptsEventStream('application/json'))
   t.notOk(acceptsEventStream('*/*, text/event-stream;q=0'))
   t.ok(acceptsEventStream('text/event-stream, */*;q=0'))
+})
+
+t.test('Last-Event-ID: one rule for the header and ?lastEventId= (blanks around the number ignored)', async (t) => {
+  // HTTP strips spaces and tabs around a header value before it reaches us; the query is read alike.
+  for (const [header, query] of [[' 3 ', undefined], [undefined, ' 3 '], [undefined, '\t3'], ['3', '9'], ['  ', '3']] as const) {
+    t.equal(resumePoint(header, query), 3, `header ${JSON.stringify(header)} query ${JSON.stringify(query)}: 3`)
+  }
+  for (const [header, query] of [[undefined, '3\n'], ['3 4', undefined], [undefined, '+3'], ['x', '3']] as const) {
+    t.throws(() => resumePoint(header, query), { code: 'BOLT_STREAM_INVALID_EVENT_ID' }, `header ${JSON.stringify(header)} query ${JSON.stringify(query)}: refused`)
+  }
+  const { app } = await build(t)
+  const id = await startExecution(app, '/api/commands', { targets: ['a'], command: 'echo hi' })
+  await waitFinished(app, id)
+  for (const [name, url, headers] of [
+    ['header " 1 "', `/api/executions/${id}/stream`, { 'last-event-id': ' 1 ' }],
+    ['?lastEventId=%201%20', `/api/executions/${id}/stream?lastEventId=%201%20`, {}]
+  ] as const) {
+    const res = await app.inject({ url, headers: { accept: 'text/event-stream', ...headers } })
+    t.equal(res.statusCode, 200, `${name}: 200`)
+    t.match(res.body, /"resumeAfter":1,/, `${name}: resumes after 1`)
+  }
 })

@@ -130,7 +130,7 @@ const drop = (key: string): Mutation => ({
 // Valid values (the bases)
 
 const validTarget = fc.oneof(
-  fc.constantFrom('web1', 'db-2.example.com', 'ssh://root@web3:22', '[::1]', '10.0.0.1', 'winrm://Administrator@win1:5986', 'WEB_01'),
+  fc.constantFrom('web1', 'db-2.example.com', 'ssh://root@web3:22', 'ssh://[::1]:22', '10.0.0.1', 'winrm://Administrator@win1:5986', 'WEB_01', 'web1:65535'),
   fc.stringMatching(/^[a-z][a-z0-9-]{0,12}$/)
 )
 const validTargets = fc.array(validTarget, { minLength: 1, maxLength: 4 })
@@ -189,7 +189,9 @@ const badTarget = fc.oneof(
     '-x', '--help', '@/etc/passwd', '-', 'a,b', 'a b', 'web*', 'web?', 'web[1]', '{a,b}', ' web1', 'web1 ', '\tweb1',
     'web1\n', '', '.', '..', '../etc/passwd', '$(id)', '`id`', 'a;b', 'a|b', 'ssh://', ':22', 'user@', 'http://-x',
     '[zz]', '[a]', '~root', 'a\u0000b', 'a\r\nb', 'a\u2028b', 'web😀', '\u202eweb1', 'web1\u200f', 'wéb1',
-    '-oProxyCommand=id', '--run-as=root', '@targets.txt', '*'
+    '-oProxyCommand=id', '--run-as=root', '@targets.txt', '*',
+    // A bare bracketed IPv6 host (Bolt would read a glob); ports outside 1–65535.
+    '[::1]', '[::1]:22', 'root@[::1]', '[fe80::1%eth0]', 'web1:0', 'web1:65536', 'web1:99999', 'ssh://web1:0'
   ),
   insertInto(validTarget, fc.oneof(neverChar, fc.constant('~'))),
   prefixed(['-', '--', '@', ' ', '\u200f'], validTarget),
@@ -315,6 +317,12 @@ const ROUTES: RouteSpec[] = [
       notObject.map(setTo('params', 'not an object')),
       fc.tuple(validParams, badParamName, anyJson)
         .map(([params, key, value]) => setTo('params', 'with a bad name')(new Raw(objectText([...Object.entries(params), [key, value]])))),
+      // Nested beyond 64 levels, up to what 64 KiB can hold: refused, never a stack overflow.
+      fc.tuple(fc.integer({ min: 64, max: 27_000 }), fc.boolean()).map(([depth, objects]) => {
+        const levels = objects ? Math.min(depth, 9000) : depth
+        const text = objects ? `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}` : `{"a":${'['.repeat(levels)}${']'.repeat(levels)}}`
+        return setTo('params', `nested ${levels} deep in ${objects ? 'objects' : 'arrays'}`)(new Raw(text))
+      }),
       fc.tuple(validParams, fc.constantFrom(
         '"__proto__":{"polluted":true}', '"__proto__":null', '"\\u005f_proto__":{"polluted":true}',
         '"constructor":{"prototype":{"polluted":true}}', '"\\u0063onstructor":{"prototype":{"polluted":true}}'
@@ -372,9 +380,10 @@ function fieldRequests (route: RouteSpec): fc.Arbitrary<HostileRequest> {
     headers: { 'content-type': 'application/json' },
     payload: objectText(mutations.reduce((entries, m) => m.apply(entries), base)),
     status: 400,
-    // INVALID_INPUT: a bad task parameter name passes the schema (its `patternProperties` has no
-    // `additionalProperties: false`) and is refused by the argument builder (services/bolt-args.ts).
-    codes: ['BOLT_STREAM_VALIDATION_FAILED', 'BOLT_STREAM_INVALID_JSON', 'BOLT_STREAM_INVALID_INPUT']
+    // INVALID_INPUT and PARAMS_TOO_DEEP: a bad task parameter name or too deep params pass the
+    // schema and are refused by the argument builder (services/bolt/arguments.ts).
+    codes: ['BOLT_STREAM_VALIDATION_FAILED', 'BOLT_STREAM_INVALID_JSON', 'BOLT_STREAM_INVALID_INPUT',
+      'BOLT_STREAM_PROTOTYPE_KEY', 'BOLT_STREAM_PARAMS_TOO_DEEP']
   }))
 }
 
@@ -460,8 +469,9 @@ function transportRequests (route: RouteSpec): fc.Arbitrary<HostileRequest> {
     // Prototype keys, as raw text (JSON.stringify drops __proto__).
     fc.tuple(route.base, fc.constantFrom(...TOP_LEVEL_POISON), fc.boolean()).map(([entries, poison, first]) => {
       const inner = objectText(entries).slice(1, -1)
+      // Valid JSON: told what is refused (a prototype key), or that the field is unknown, never "not JSON".
       return post(`prototype key: ${poison}`, json, first ? `{${poison},${inner}}` : `{${inner},${poison}}`, 400,
-        ['BOLT_STREAM_INVALID_JSON', 'BOLT_STREAM_VALIDATION_FAILED'])
+        ['BOLT_STREAM_PROTOTYPE_KEY', 'BOLT_STREAM_VALIDATION_FAILED'])
     }),
     // Over the 64 KiB body limit: whitespace padding (otherwise valid JSON) or a big field.
     fc.tuple(anyBody, fc.integer({ min: 1, max: 16 * 1024 })).map(([entries, extra]) => {
@@ -582,9 +592,9 @@ const malformedId = fc.oneof(
 const unknownId = fc.oneof(fc.uuid(), fc.uuid().map((u) => u.toUpperCase()), fc.uuid({ version: 4 }))
 
 const malformedEventId = fc.oneof(
-  fc.constantFrom('abc', '-1', '1.5', '1e3', ' 1', '1 ', '0x1', '9'.repeat(16), '+1', '1,2', '\u0000', 'é😀', '٣', '１', 'null', '1\r\n'),
+  fc.constantFrom('abc', '-1', '1.5', '1e3', '1 2', '\n1', '0x1', '9'.repeat(16), '+1', '1,2', '\u0000', 'é😀', '٣', '１', 'null', '1\r\n'),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 40 })
-).filter((s) => s !== '' && !/^\d{1,15}$/.test(s))
+).filter((s) => !/^[ \t]*(?:\d{1,15})?[ \t]*$/.test(s)) // blanks around a number are ignored
 
 const idRequests: fc.Arbitrary<HostileRequest> = fc.record({
   id: fc.oneof(malformedId, unknownId),
@@ -644,6 +654,20 @@ for (const route of ROUTES) {
     t.pass('every hostile request was refused with a JSON error')
   })
 }
+
+t.test('task params nested 3,000 deep (and as deep as 64 KiB allows) are a 400, not a stack overflow', async (t) => {
+  const bodies: Array<[string, string]> = [
+    ['arrays 3,000 deep', `{"targets":["a"],"task":"demo::echo","params":{"a":${'['.repeat(3000)}${']'.repeat(3000)}}}`],
+    ['arrays 32,000 deep', `{"targets":["a"],"task":"demo::echo","params":{"a":${'['.repeat(32_000)}${']'.repeat(32_000)}}}`],
+    ['objects 10,000 deep', `{"targets":["a"],"task":"demo::echo","params":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`],
+    ['65 levels, one too many', `{"targets":["a"],"task":"demo::echo","params":{"a":${'['.repeat(64)}${']'.repeat(64)}}}`]
+  ]
+  for (const [name, payload] of bodies) {
+    await expectRefused({ label: `deep params: ${name}`, method: 'POST', url: '/api/tasks', headers: { 'content-type': 'application/json' }, payload, status: 400, codes: ['BOLT_STREAM_PARAMS_TOO_DEEP'] })
+    const res = await app.inject({ method: 'POST', url: '/api/tasks', headers: { 'content-type': 'application/json' }, payload })
+    t.equal(res.json().error.message, 'params nest deeper than 64 levels (the params object counts as one)', `${name}: the message says the bound`)
+  }
+})
 
 t.test(`GET /api/executions: ${RUNS.list} bad querystrings (fast-check seed ${SEED})`, async (t) => {
   await runProperty(listRequests, RUNS.list)

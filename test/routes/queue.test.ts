@@ -38,6 +38,7 @@ t.test('a queued execution streams its transitions; cancelling one that waits sp
   t.equal((await getRecord(ctx.app, doomed)).status, 'queued')
   const cancel = await ctx.app.inject({ method: 'POST', url: `/api/executions/${doomed}/cancel` })
   t.equal(cancel.statusCode, 202)
+  t.equal(cancel.json().status, 'cancelled', 'the answer gives its final status: it has already ended')
   const record = await waitFinished(ctx.app, doomed, 2000)
   t.equal(record.status, 'cancelled', 'ends at once, while the blocker still runs')
   t.equal(record.error.kind, 'bolt-stream/cancelled')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, until } from '../helper.js'
+import { build, startExecution, until, waitFinished } from '../helper.js'
 
 // Every bad request to the four launching routes is refused with a JSON error and starts no
 // Bolt run. The spawn log of the stand-in (a real child process) is checked once at the end of
@@ -51,7 +51,15 @@ function targetCases (base: Body): BadCase[] {
     ['targets a string, not an array', 'a'],
     ['targets holding a number', [42]],
     ['targets holding an empty name', ['']],
-    ['targets null', null]
+    ['targets null', null],
+    // Bolt reads a bare bracketed IPv6 host as a glob (bolt.inventory/wildcard-error): it needs a scheme.
+    ['targets "[::1]" (IPv6 without a scheme)', ['[::1]']],
+    ['targets "[::1]:22" (IPv6 without a scheme)', ['[::1]:22']],
+    ['targets "root@[::1]" (IPv6 without a scheme)', ['root@[::1]']],
+    ['targets "web1:0" (port 0)', ['web1:0']],
+    ['targets "web1:65536" (port out of range)', ['web1:65536']],
+    ['targets "web1:99999" (port out of range)', ['web1:99999']],
+    ['targets "ssh://root@web1:0" (port 0)', ['ssh://root@web1:0']]
   ]
   return bad.map(([name, targets]) => ({ name, body: { ...base, targets } }))
 }
@@ -70,8 +78,9 @@ function commonCases (base: Body): BadCase[] {
     { name: 'JSON null body', raw: 'null' },
     { name: 'JSON array body', raw: `[${json}]` },
     { name: 'JSON string body', raw: JSON.stringify(json) },
-    { name: '__proto__ key in the body', raw: `{${inner},"__proto__":{"polluted":true}}` },
-    { name: 'constructor.prototype key in the body', raw: `{${inner},"constructor":{"prototype":{"polluted":true}}}` },
+    { name: '__proto__ key in the body', raw: `{${inner},"__proto__":{"polluted":true}}`, code: 'BOLT_STREAM_PROTOTYPE_KEY' },
+    { name: 'escaped __proto__ key in the body', raw: `{${inner},"\\u005f_proto__":1}`, code: 'BOLT_STREAM_PROTOTYPE_KEY' },
+    { name: 'constructor.prototype key in the body', raw: `{${inner},"constructor":{"prototype":{"polluted":true}}}`, code: 'BOLT_STREAM_PROTOTYPE_KEY' },
     { name: 'plain constructor key in the body', raw: `{${inner},"constructor":1}` },
     { name: 'text/plain body', raw: json, contentType: 'text/plain', status: 415, code: 'BOLT_STREAM_UNSUPPORTED_MEDIA_TYPE' },
     { name: 'application/xml body', raw: '<targets>a</targets>', contentType: 'application/xml', status: 415, code: 'BOLT_STREAM_UNSUPPORTED_MEDIA_TYPE' },
@@ -99,6 +108,7 @@ const TABLES: Record<string, BadCase[]> = {
     { name: 'command "-" alone', body: { targets: ['a'], command: '-' } },
     { name: 'command with NUL', body: { targets: ['a'], command: 'echo a\u0000b' } },
     { name: 'command of 8193 characters', body: { targets: ['a'], command: 'echo ' + 'x'.repeat(8188) } },
+    { name: 'command of 8193 characters, two UTF-16 units each', body: { targets: ['a'], command: 'echo ' + '😀'.repeat(8188) } },
     { name: 'task field on the command route', body: { targets: ['a'], command: 'echo hi', task: 'demo::info' } },
     ...targetCases(ROUTES['/api/commands']),
     ...commonCases(ROUTES['/api/commands'])
@@ -123,8 +133,16 @@ const TABLES: Record<string, BadCase[]> = {
     { name: 'param name "-x"', body: { targets: ['a'], task: 'demo::echo', params: { '-x': 1 } } },
     { name: 'param name "a b"', body: { targets: ['a'], task: 'demo::echo', params: { 'a b': 1 } } },
     { name: 'empty param name', body: { targets: ['a'], task: 'demo::echo', params: { '': 1 } } },
-    { name: '__proto__ key in params', raw: '{"targets":["a"],"task":"demo::echo","params":{"__proto__":{"polluted":true}}}' },
-    { name: 'constructor.prototype key in params', raw: '{"targets":["a"],"task":"demo::echo","params":{"constructor":{"prototype":{"polluted":true}}}}' },
+    {
+      name: '__proto__ key in params',
+      raw: '{"targets":["a"],"task":"demo::echo","params":{"__proto__":{"polluted":true}}}',
+      code: 'BOLT_STREAM_PROTOTYPE_KEY'
+    },
+    {
+      name: 'constructor.prototype key deep in params',
+      raw: '{"targets":["a"],"task":"demo::echo","params":{"x":[{"constructor":{"prototype":{"polluted":true}}}]}}',
+      code: 'BOLT_STREAM_PROTOTYPE_KEY'
+    },
     ...targetCases(ROUTES['/api/tasks']),
     ...commonCases(ROUTES['/api/tasks'])
   ],
@@ -241,6 +259,33 @@ t.test('a valid request of each route does start Bolt', async (t) => {
     await until(async () => (await app.inject(`/api/executions/${id}`)).json().status !== 'running', 15_000, `execution ${id} to finish`)
     t.equal((await app.inject(`/api/executions/${id}`)).json().status, 'success', `execution ${id} succeeded`)
   }
+})
+
+t.test('accepted at the edges: [IPv6] after a scheme, ports 1 and 65535, 8192 emoji, params 64 levels deep', async (t) => {
+  const { app, spawns } = await build(t)
+  const targets = ['ssh://[::1]:22', 'ssh://root@[fe80::1]', 'web1:1', 'web1:65535']
+  const emoji = 'echo ' + '😀'.repeat(8187) // 8192 characters, 16379 UTF-16 units
+  const nested = '['.repeat(63) + ']'.repeat(63) // with the params object: 64 levels
+  const ids = [
+    await startExecution(app, '/api/commands', { targets, command: 'echo hi' }),
+    await startExecution(app, '/api/commands', { targets: ['a'], command: emoji })
+  ]
+  const deep = await app.inject({
+    method: 'POST',
+    url: '/api/tasks',
+    headers: { 'content-type': 'application/json' },
+    payload: `{"targets":["a"],"task":"demo::echo","params":{"a":${nested}}}`
+  })
+  t.equal(deep.statusCode, 202, `params 64 levels deep: 202 ${deep.body.slice(0, 200)}`)
+  ids.push(deep.json().executionId)
+  const records = []
+  for (const id of ids) records.push(await waitFinished(app, id))
+  t.same(records.map((r) => r.status), ['success', 'success', 'success'], 'all three ran and succeeded')
+  t.same(records[0].results.map((r: { target: string }) => r.target).sort(), [...targets].sort(), 'Bolt ran the IPv6 URIs as targets')
+  const argv = spawns().map((s) => s.argv)
+  t.ok(argv.some((a) => a.includes(`--targets=${targets.join(',')}`)), 'the targets reach Bolt as given')
+  t.ok(argv.some((a) => a.at(-1) === emoji), 'the 8192-character command reaches Bolt whole')
+  t.ok(argv.some((a) => a.includes(`--params={"a":${nested}}`)), 'the nested params reach Bolt')
 })
 
 t.test('no bad request started a Bolt run', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildBoltInvocation, redactCommand, type BoltArgsOptions, type OperationSpec } from '../../../services/bolt/arguments.js'
-import { MAX_COMMAND_LENGTH, MAX_TAGS, MAX_TARGETS } from '../../../schemas/index.js'
+import { MAX_COMMAND_LENGTH, MAX_PARAMS_DEPTH, MAX_TAGS, MAX_TARGETS } from '../../../schemas/index.js'
 import { isValidCommand, isValidTarget } from '../../../services/bolt/input-rules.js'
 
 const PROJECT = '/srv/bolt-stream/project'
@@ -133,7 +133,8 @@ t.test('package: default action install, version', async (t) => {
 })
 
 t.test('valid target edge cases', async (t) => {
-  const targets = ['ssh://root@web1.example.com:22', 'winrm://win1:5985', 'user@host', '10.0.0.1', '[::1]', 'web_01', 'localhost']
+  const targets = ['ssh://root@web1.example.com:22', 'winrm://win1:5985', 'user@host', '10.0.0.1', 'ssh://[::1]:22',
+    'ssh://root@[fe80::1]', 'web_01', 'localhost', 'web1:1', 'web1:65535']
   for (const target of targets) t.ok(isValidTarget(target), `isValidTarget(${target})`)
   const inv = buildBoltInvocation({ type: 'command', targets, command: 'id' }, OPTIONS)
   t.same(inv.args, ['command', 'run', ...COMMON, `--targets=${targets.join(',')}`, '--', 'id'])
@@ -146,7 +147,9 @@ t.test('valid target edge cases', async (t) => {
 
 t.test('invalid targets throw', async (t) => {
   const bad = ['-x', '--help', '--targets=--help', '@/etc/passwd', '-', 'a,b', 'a b', 'web*', 'web?', 'web[1]', '{a,b}',
-    'a\tb', 'ünïcode', '', 'a\nb', 'web1 ', '@web1']
+    'a\tb', 'ünïcode', '', 'a\nb', 'web1 ', '@web1',
+    // A bracketed IPv6 host needs a scheme: Bolt reads a bare `[::1]` as a glob. Ports are 1–65535.
+    '[::1]', '[::1]:22', 'root@[::1]', 'web1:0', 'web1:00', 'web1:022', 'web1:65536', 'web1:99999', 'ssh://web1:0']
   for (const target of bad) {
     t.notOk(isValidTarget(target), `isValidTarget(${JSON.stringify(target)}) is false`)
     rejects(t, { type: 'command', targets: [target], command: 'id' }, `target ${JSON.stringify(target)}`)
@@ -169,6 +172,44 @@ t.test('invalid commands throw', async (t) => {
     t.notOk(isValidCommand(command), `isValidCommand(${JSON.stringify(command.slice(0, 20))}) is false`)
     rejects(t, { type: 'command', targets: ['web1'], command }, `command ${JSON.stringify(command.slice(0, 20))} (${command.length} chars)`)
   }
+})
+
+t.test('commands are measured in characters (code points), not UTF-16 units', async (t) => {
+  // 😀 is one character and two UTF-16 units: the limit counts what the README and the schema count.
+  const longest = 'echo ' + '😀'.repeat(MAX_COMMAND_LENGTH - 5)
+  t.equal(longest.length, 2 * MAX_COMMAND_LENGTH - 5, 'more UTF-16 units than the limit')
+  t.ok(isValidCommand(longest), `${MAX_COMMAND_LENGTH} characters are allowed`)
+  t.equal(buildBoltInvocation({ type: 'command', targets: ['web1'], command: longest }, OPTIONS).args.at(-1), longest)
+  t.notOk(isValidCommand(longest + '😀'), `${MAX_COMMAND_LENGTH + 1} characters are not`)
+  rejects(t, { type: 'command', targets: ['web1'], command: longest + '😀' }, 'one character over')
+})
+
+/** `{"a": [[…]]}` with `arrays` nested arrays: the params object and the arrays are `arrays + 1` levels. */
+function nestedParams (arrays: number): Record<string, unknown> {
+  let value: unknown = []
+  for (let i = 1; i < arrays; i++) value = [value]
+  return { a: value }
+}
+
+t.test(`task params nest at most ${MAX_PARAMS_DEPTH} levels; deeper is a 400, never a stack overflow`, async (t) => {
+  const atLimit = buildBoltInvocation({ type: 'task', targets: ['web1'], task: 'demo::echo', params: nestedParams(MAX_PARAMS_DEPTH - 1) }, OPTIONS)
+  t.ok(atLimit.args.includes(`--params={"a":${'['.repeat(MAX_PARAMS_DEPTH - 1)}${']'.repeat(MAX_PARAMS_DEPTH - 1)}}`), `${MAX_PARAMS_DEPTH} levels pass`)
+  // Objects count as arrays do; the secret key at depth is still redacted in the display.
+  let deepObject: Record<string, unknown> = { password: 'hunter2' }
+  for (let i = 2; i < MAX_PARAMS_DEPTH; i++) deepObject = { x: deepObject }
+  t.notMatch(buildBoltInvocation({ type: 'task', targets: ['web1'], task: 'demo::echo', params: deepObject }, OPTIONS).display, 'hunter2')
+  for (const arrays of [MAX_PARAMS_DEPTH, 3000, 1_000_000]) {
+    let caught: Thrown | undefined
+    try {
+      buildBoltInvocation({ type: 'task', targets: ['web1'], task: 'demo::echo', params: nestedParams(arrays) }, OPTIONS)
+    } catch (err) {
+      caught = err as Thrown
+    }
+    t.equal(caught?.code, 'BOLT_STREAM_PARAMS_TOO_DEEP', `${arrays + 1} levels: BOLT_STREAM_PARAMS_TOO_DEEP`)
+    t.equal(caught?.statusCode, 400, `${arrays + 1} levels: 400`)
+    t.match(caught?.message, `deeper than ${MAX_PARAMS_DEPTH} levels`)
+  }
+  rejects(t, { type: 'task', targets: ['web1'], task: 'demo::echo', params: { a: [[{ b: Infinity }]] } }, 'Infinity at depth')
 })
 
 t.test('invalid task names and param names throw', async (t) => {
