@@ -48,10 +48,10 @@ export const Settings = Type.Object({
     'address, as `TRUST_PROXY` allows); beyond, likewise'),
   TRUST_PROXY: Str('', 'proxies whose `X-Forwarded-For` decides the client address: `true` (any) or ' +
     'addresses/CIDR ranges, comma-separated; empty or `false` = none'),
-  STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'unsent bytes held for one subscriber; beyond, ' +
-    'it is fed from the store as it drains'),
-  STREAM_STALL_TIMEOUT_MS: Int(10_000, 100, 600_000, 'a subscriber whose connection does not drain for this long ' +
-    'is disconnected'),
+  STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'unsent bytes held for one subscriber, at most; ' +
+    'what would go beyond is fed from the store as its reader takes bytes'),
+  STREAM_STALL_TIMEOUT_MS: Int(30_000, 100, 600_000, 'a subscriber whose connection takes no bytes for this long ' +
+    'while bytes wait for it is disconnected'),
   MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'output bytes streamed and kept per execution; beyond, ' +
     'output is cut and the record gets `outputTruncated: true`'),
   STORE: OneOf(['sqlite', 'memory'], 'sqlite', '`sqlite` (durable) or `memory` (tests, throwaway runs)'),

@@ -43,7 +43,7 @@ t.test('defaults', async (t) => {
   t.equal(c.maxStreams, 10_000)
   t.equal(c.maxStreamsPerClient, 20)
   t.equal(c.streamMaxBufferedBytes, 1_048_576)
-  t.equal(c.streamStallTimeoutMs, 10_000)
+  t.equal(c.streamStallTimeoutMs, 30_000)
   t.equal(c.rateLimitMax, 120)
   t.equal(c.rateLimitWindowMs, 60_000)
   t.equal(c.streamTicketTtlMs, 30_000)
