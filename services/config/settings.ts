@@ -60,6 +60,9 @@ export const Settings = Type.Object({
   RETENTION_DAYS: Int(30, 1, 36_500, 'finished executions older than this are deleted'),
   RETENTION_MAX_EXECUTIONS: Int(10_000, 1, 10_000_000, 'beyond this many executions, the oldest finished are deleted'),
   RETENTION_INTERVAL_MS: Int(3_600_000, 1000, 86_400_000, 'how often the retention clean-up runs (and 5 s after start)'),
+  STORE_CACHE_MAX_BYTES: Int(67_108_864, 0, 17_179_869_184, '`STORE=sqlite` only: heap bytes, at most, of the ' +
+    'recent executions\' event logs kept in memory so replays skip the disk (an upper-bound estimate per ' +
+    'event; `0`: no cache)'),
   HISTORY_MAX_BYTES: Int(268_435_456, 1_048_576, 68_719_476_736, '`STORE=memory` only: approximate bytes of ' +
     'history kept (oldest finished go first)'),
   SHUTDOWN_GRACE_MS: Int(20_000, 0, 3_600_000, 'time running executions get to finish on SIGTERM/SIGINT'),

@@ -119,7 +119,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { scope: 'read' },
     schema: { summary: 'Streaming statistics', response: { 200: StreamingStats } }
   }, async () => {
-    const { streaming, sseConnections, executions } = fastify
+    const { streaming, sseConnections, executions, store } = fastify
     const { liveExecutions, liveSubscribers } = streaming.stats()
     const buffered = sseConnections.buffered()
     return {
@@ -129,7 +129,8 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
       liveChannels: liveExecutions,
       liveSubscribers,
       bufferedBytes: buffered.total,
-      maxBufferedBytes: buffered.max
+      maxBufferedBytes: buffered.max,
+      storeCacheBytes: store.memoryBytes
     }
   })
 }
