@@ -19,6 +19,10 @@ export const StreamingStats = Type.Object({
   liveChannels: Type.Integer({ description: 'Executions with a live event channel' }),
   liveSubscribers: Type.Integer({ description: 'Subscribers attached to live channels' }),
   bufferedBytes: Type.Integer({ description: 'Bytes written to open streams that their clients have not read yet' }),
-  maxBufferedBytes: Type.Integer({ description: 'The same, for the stream holding most' })
+  maxBufferedBytes: Type.Integer({ description: 'The same, for the stream holding most' }),
+  storeCacheBytes: Type.Integer({
+    description: 'Estimated heap bytes of event logs the store holds in memory: STORE=sqlite, its recent-log cache ' +
+      '(at most STORE_CACHE_MAX_BYTES); STORE=memory, its history (at most HISTORY_MAX_BYTES)'
+  })
 })
 export type StreamingStats = Static<typeof StreamingStats>

@@ -29,7 +29,8 @@ export default fp(async function accessControl (fastify) {
   const fromTicket = async (request: FastifyRequest, ticket: unknown): Promise<Principal> => {
     if (typeof ticket !== 'string') throw new InvalidTicketError('Give one ticket')
     const id = (request.params as { id?: string }).id ?? ''
-    const redeemed = await streamTickets.redeem(ticket, id)
+    // A HEAD opens no stream, so it leaves the ticket for the GET.
+    const redeemed = request.method === 'HEAD' ? await streamTickets.check(ticket, id) : await streamTickets.redeem(ticket, id)
     if (!redeemed.ok) throw new InvalidTicketError(TICKET_REFUSALS[redeemed.reason])
     return principalOf(redeemed.grant.name, redeemed.grant.scopes)
   }

@@ -18,7 +18,7 @@ export default fp(async function store (fastify) {
   // A bad DATABASE_PATH throws here and stops start-up with a message naming it.
   const store: ExecutionStore = config.store === 'memory'
     ? new MemoryStore({ maxExecutions: config.retentionMaxExecutions, maxBytes: config.historyMaxBytes })
-    : new SqliteStore(config.databasePath)
+    : new SqliteStore(config.databasePath, { cacheMaxBytes: config.storeCacheMaxBytes })
   fastify.decorate('store', store)
   fastify.log.info({ store: store.kind, path: config.store === 'sqlite' ? config.databasePath : undefined }, 'history store open')
 

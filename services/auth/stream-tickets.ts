@@ -26,6 +26,8 @@ export interface TicketStore {
   issue: (grant: TicketGrant, holder: string) => Promise<{ ticket: string, expiresAt: string } | null>
   /** Redeems a ticket for `executionId`. Any attempt uses it up, whatever the outcome. */
   redeem: (ticket: string, executionId: string) => Promise<Redemption>
+  /** What `redeem` would answer, leaving the ticket as it is (a HEAD opens no stream). */
+  check: (ticket: string, executionId: string) => Promise<Redemption>
   close: () => void
 }
 
@@ -80,11 +82,19 @@ export class MemoryTicketStore implements TicketStore {
   }
 
   async redeem (ticket: string, executionId: string): Promise<Redemption> {
+    return this.look(ticket, executionId, true)
+  }
+
+  async check (ticket: string, executionId: string): Promise<Redemption> {
+    return this.look(ticket, executionId, false)
+  }
+
+  private look (ticket: string, executionId: string, useUp: boolean): Redemption {
     if (!TICKET_PATTERN.test(ticket)) return { ok: false, reason: 'unknown' }
     const k = key(ticket)
     const held = this.tickets.get(k)
     if (held === undefined) return { ok: false, reason: 'unknown' }
-    this.remove(k, held)
+    if (useUp) this.remove(k, held)
     if (held.expires <= this.now()) return { ok: false, reason: 'expired' }
     if (held.grant.executionId !== executionId) return { ok: false, reason: 'other-execution' }
     return { ok: true, grant: held.grant }

@@ -48,10 +48,10 @@ export const Settings = Type.Object({
     'address, as `TRUST_PROXY` allows); beyond, likewise'),
   TRUST_PROXY: Str('', 'proxies whose `X-Forwarded-For` decides the client address: `true` (any) or ' +
     'addresses/CIDR ranges, comma-separated; empty or `false` = none'),
-  STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'unsent bytes held for one subscriber; beyond, ' +
-    'it is fed from the store as it drains'),
-  STREAM_STALL_TIMEOUT_MS: Int(10_000, 100, 600_000, 'a subscriber whose connection does not drain for this long ' +
-    'is disconnected'),
+  STREAM_MAX_BUFFERED_BYTES: Int(1_048_576, 65_536, 1_073_741_824, 'unsent bytes held for one subscriber, at most; ' +
+    'what would go beyond is fed from the store as its reader takes bytes'),
+  STREAM_STALL_TIMEOUT_MS: Int(30_000, 100, 600_000, 'a subscriber whose connection takes no bytes for this long ' +
+    'while bytes wait for it is disconnected'),
   MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'output bytes streamed and kept per execution, at least ' +
     '1024 (a smaller limit would cut even Bolt\'s own short messages); beyond, output is cut and the record gets ' +
     '`outputTruncated: true`'),
@@ -61,6 +61,9 @@ export const Settings = Type.Object({
   RETENTION_DAYS: Int(30, 1, 36_500, 'finished executions older than this are deleted'),
   RETENTION_MAX_EXECUTIONS: Int(10_000, 1, 10_000_000, 'beyond this many executions, the oldest finished are deleted'),
   RETENTION_INTERVAL_MS: Int(3_600_000, 1000, 86_400_000, 'how often the retention clean-up runs (and 5 s after start)'),
+  STORE_CACHE_MAX_BYTES: Int(67_108_864, 0, 17_179_869_184, '`STORE=sqlite` only: heap bytes, at most, of the ' +
+    'recent executions\' event logs kept in memory so replays skip the disk (an upper-bound estimate per ' +
+    'event; `0`: no cache)'),
   HISTORY_MAX_BYTES: Int(268_435_456, 1_048_576, 68_719_476_736, '`STORE=memory` only: approximate bytes of ' +
     'history kept (oldest finished go first)'),
   SHUTDOWN_GRACE_MS: Int(20_000, 0, 3_600_000, 'time running executions get to finish on SIGTERM/SIGINT'),

@@ -31,6 +31,11 @@ export interface RetentionPolicy {
 
 export interface ExecutionStore {
   readonly kind: 'memory' | 'sqlite'
+  /**
+   * Estimated heap bytes of the event logs held in memory: SQLite's recent-log cache (at most
+   * STORE_CACHE_MAX_BYTES), or the memory store's whole history (at most HISTORY_MAX_BYTES).
+   */
+  readonly memoryBytes: number
   create: (record: ExecutionRecord) => Promise<void>
   update: (id: string, patch: Partial<Omit<ExecutionRecord, 'id'>>) => Promise<void>
   get: (id: string) => Promise<ExecutionRecord | undefined>

@@ -48,6 +48,11 @@ export class MemoryStore implements ExecutionStore {
 
   constructor (private readonly options: MemoryStoreOptions) {}
 
+  /** Its history's bytes, as HISTORY_MAX_BYTES counts them. */
+  get memoryBytes (): number {
+    return this.bytes
+  }
+
   async create (record: ExecutionRecord): Promise<void> {
     if (this.entries.has(record.id)) throw new Error(`execution ${record.id} exists`)
     const entry: Entry = {

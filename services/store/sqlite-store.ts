@@ -24,8 +24,24 @@ const UNFINISHED_SQL = UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', ')
 const PURGE_CHUNK = 2000
 /** About this much event data per append transaction (a few milliseconds of SQLite work). */
 const APPEND_SLICE_CHARS = 512 * 1024
-/** Logs of recent executions kept in memory too (with their frames), so replays skip the disk. */
-const RECENT_MAX_CHARS = 64 * 1024 * 1024
+/**
+ * Heap bytes a cached event costs at most, by the length of its data's JSON (L): the parsed data,
+ * the JSON text and the SSE frame built from it (each at most L plus a few hundred characters, at
+ * most 2 bytes a character), the event object and its map entries: 6 L + 1536. Measured
+ * (bench/cache-memory.ts, frames written out): about 3 L + 560 for ASCII output, 6 L + 560 for
+ * text beyond Latin-1 (V8 then stores 2 bytes a character): 0.3 to 0.86 of this bound.
+ */
+export function cachedEventBytes (event: ExecutionEvent): number {
+  return 1536 + 6 * dataJson(event).length
+}
+
+export interface SqliteStoreOptions {
+  /** Heap bytes the recent-log cache may hold (STORE_CACHE_MAX_BYTES); 0: no cache. */
+  cacheMaxBytes?: number
+}
+
+/** The default of STORE_CACHE_MAX_BYTES. */
+export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -151,12 +167,17 @@ export class SqliteStore implements ExecutionStore {
   private closed = false
   private flushing = false
   private checkpointer: Worker | null = null
-  /** Whole logs (from seq 1) of executions created by this process, newest last. */
-  private readonly recent = new Map<string, { events: ExecutionEvent[], chars: number }>()
-  private recentChars = 0
+  /**
+   * Whole logs (from seq 1) of executions created by this process, newest last, kept in memory too
+   * (with their frames) so replays skip the disk; at most `cacheMaxBytes` by `cachedEventBytes`.
+   */
+  private readonly recent = new Map<string, { events: ExecutionEvent[], bytes: number }>()
+  private recentBytes = 0
+  private readonly cacheMaxBytes: number
 
   /** Opens (creating if needed) the database; throws StoreOpenError naming the path on failure. */
-  constructor (readonly path: string) {
+  constructor (readonly path: string, options: SqliteStoreOptions = {}) {
+    this.cacheMaxBytes = options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES
     try {
       if (path !== ':memory:') makeDirectory(dirname(path))
       this.db = new Database(path)
@@ -241,7 +262,12 @@ export class SqliteStore implements ExecutionStore {
       request: record.request === null ? null : JSON.stringify(record.request),
       rerunOf: record.rerunOf
     })
-    this.recent.set(record.id, { events: [], chars: 0 })
+    if (this.cacheMaxBytes > 0) this.recent.set(record.id, { events: [], bytes: 0 })
+  }
+
+  /** Estimated heap bytes of the recent-log cache. */
+  get memoryBytes (): number {
+    return this.recentBytes
   }
 
   async update (id: string, patch: Partial<Omit<ExecutionRecord, 'id'>>): Promise<void> {
@@ -369,17 +395,17 @@ export class SqliteStore implements ExecutionStore {
   private remember (item: PendingAppend): void {
     const entry = this.recent.get(item.id)
     if (entry === undefined) return
-    let chars = 0
+    let bytes = 0
     for (const event of item.events) {
       entry.events.push(event)
-      chars += dataJson(event).length + 128
+      bytes += cachedEventBytes(event)
     }
-    entry.chars += chars
-    this.recentChars += chars
+    entry.bytes += bytes
+    this.recentBytes += bytes
     // One very large log is read from disk rather than crowd out every other.
-    if (entry.chars > RECENT_MAX_CHARS / 8) return this.forget(item.id, entry)
+    if (entry.bytes > this.cacheMaxBytes / 8) return this.forget(item.id, entry)
     for (const [id, old] of this.recent) {
-      if (this.recentChars <= RECENT_MAX_CHARS) break
+      if (this.recentBytes <= this.cacheMaxBytes) break
       this.forget(id, old)
     }
   }
@@ -387,7 +413,7 @@ export class SqliteStore implements ExecutionStore {
   private forget (id: string, entry = this.recent.get(id)): void {
     if (entry === undefined) return
     this.recent.delete(id)
-    this.recentChars -= entry.chars
+    this.recentBytes -= entry.bytes
   }
 
   async readEvents (id: string, afterSeq: number, limit: number): Promise<ExecutionEvent[]> {

@@ -10,7 +10,7 @@ import type { StreamingCallback } from './streaming-callback.js'
 const TAIL_WAIT_MS = 1000
 /** Fan-out runs in slices of about this long, so many busy executions cannot stall the event loop. */
 const FAN_OUT_SLICE_MS = 10
-/** Replayed frames are written in pieces of about this many characters. */
+/** Replayed frames are sent in pieces of about this many characters. */
 const REPLAY_WRITE_CHARS = 256 * 1024
 
 /** Runs queued tasks in order, yielding to I/O between slices of `budgetMs`. */
@@ -55,10 +55,13 @@ class SliceScheduler {
 export interface SubscriberSink {
   /** Queues frames; false when the connection is gone. */
   write: (frames: string | Buffer) => boolean
-  /** More unsent bytes are waiting than this subscriber may hold. */
-  backlogged: () => boolean
-  /** Resolves true once the backlog drained, false on close or after `timeoutMs`. */
-  drained: (timeoutMs: number) => Promise<boolean>
+  /** Whether `bytes` more can be queued without holding more unsent than this subscriber may. */
+  fits: (bytes: number) => boolean
+  /**
+   * Queues `data` without ever holding more unsent than allowed, piece by piece as the reader takes
+   * bytes. False when the connection is gone, or when it took nothing for `stallTimeoutMs`.
+   */
+  send: (data: Buffer, stallTimeoutMs: number) => Promise<boolean>
   /** Ends the stream normally (after the terminal event). */
   end: () => void
   /** Drops a subscriber that stopped reading; it resumes later from its last id. */
@@ -97,7 +100,7 @@ interface Channel {
 
 export interface StreamManagerOptions {
   replayPageSize?: number
-  /** How long a backlogged subscriber may take to drain before it is dropped. */
+  /** How long a backlogged subscriber's connection may take no bytes before it is dropped. */
   stallTimeoutMs?: number
   logger?: Logger
 }
@@ -110,7 +113,7 @@ export class StreamManager {
 
   constructor (private readonly store: ExecutionStore, private readonly options: StreamManagerOptions = {}) {
     this.pageSize = options.replayPageSize ?? 1000
-    this.stallTimeoutMs = options.stallTimeoutMs ?? 10_000
+    this.stallTimeoutMs = options.stallTimeoutMs ?? 30_000
   }
 
   /** Starts the live channel of a new execution. */
@@ -228,17 +231,8 @@ export class StreamManager {
     const joined: { full?: Buffer | null, public?: Buffer | null } = {}
     const whole = (expert: boolean): Buffer | null => {
       const view = expert ? 'full' : 'public'
-      let bytes = joined[view]
-      if (bytes === undefined) {
-        const frames: string[] = []
-        for (const event of batch) {
-          const seen = eventFor(event, expert)
-          if (seen !== null) frames.push(eventFrame(seen))
-        }
-        bytes = frames.length === 0 ? null : Buffer.from(frames.length === 1 ? frames[0] : frames.join(''), 'utf8')
-        joined[view] = bytes
-      }
-      return bytes
+      if (joined[view] === undefined) joined[view] = framesOf(batch, 0, expert)
+      return joined[view]
     }
     const last = batch[batch.length - 1].seq
     for (const sub of channel.subscribers.values()) {
@@ -247,28 +241,17 @@ export class StreamManager {
         channel.subscribers.delete(sub.sink)
         continue
       }
-      if (sub.sink.backlogged()) {
-        // It is behind: stop pushing to it; it catches up from the store once it drains,
-        // so what waits for it is bounded whatever the output rate.
+      // Usually the whole batch; after a catch-up that read part of it, the rest.
+      const bytes = sub.cursor < batch[0].seq ? whole(sub.expert) : framesOf(batch, sub.cursor, sub.expert)
+      if (bytes !== null && !sub.sink.fits(bytes.length)) {
+        // It is behind: stop pushing to it; it catches up from the store as it reads, so what
+        // waits for it never exceeds its bound, whatever the output rate.
         sub.live = false
         void this.catchUp(channel.id, sub, channel)
         continue
       }
-      if (sub.cursor < batch[0].seq) {
-        const bytes = whole(sub.expert)
-        if (bytes === null || sub.sink.write(bytes)) sub.cursor = last
-        else channel.subscribers.delete(sub.sink)
-        continue
-      }
-      for (const event of batch) {
-        if (event.seq <= sub.cursor) continue
-        const seen = eventFor(event, sub.expert)
-        if (seen !== null && !sub.sink.write(eventFrame(seen))) {
-          channel.subscribers.delete(sub.sink)
-          break
-        }
-        sub.cursor = event.seq
-      }
+      if (bytes === null || sub.sink.write(bytes)) sub.cursor = last
+      else channel.subscribers.delete(sub.sink)
     }
   }
 
@@ -297,40 +280,19 @@ export class StreamManager {
   private async catchUp (id: string, sub: Subscriber, channel: Channel | undefined): Promise<void> {
     const { sink } = sub
     const leave = (): void => this.unsubscribe(id, sink)
-    // Waits for a backlog to drain; a subscriber that does not read in time is dropped.
-    const paced = async (): Promise<boolean> => {
-      if (!sink.backlogged()) return !sink.closed
-      if (await sink.drained(this.stallTimeoutMs)) return true
-      if (!sink.closed) sink.abort()
-      return false
-    }
     try {
       for (;;) {
-        if (!await paced()) return leave()
-        const events = await this.store.readEvents(id, sub.cursor, this.pageSize)
-        let pending = ''
-        for (const event of events) {
-          if (event.seq <= sub.cursor) continue
-          const seen = eventFor(event, sub.expert)
-          if (seen !== null) pending += eventFrame(seen)
-          sub.cursor = event.seq
-          const terminal = event.type === 'complete' || event.type === 'error'
-          if (terminal || pending.length >= REPLAY_WRITE_CHARS) {
-            if (!sink.write(pending)) return leave()
-            pending = ''
-            if (terminal) {
-              leave()
-              sink.end()
-              return
-            }
-            if (!await paced()) return leave()
-          }
+        const page = await this.replayPage(id, sub)
+        if (page === 'gone') return leave()
+        if (page === 'ended') {
+          leave()
+          sink.end()
+          return
         }
-        if (pending.length > 0 && !sink.write(pending)) return leave()
-        if (events.length === this.pageSize) continue
+        if (page === this.pageSize) continue
         const current = this.channels.get(id)
         if (current === undefined || current !== channel) {
-          if (events.length > 0) continue
+          if (page > 0) continue
           channel?.subscribers.delete(sink)
           // Not live in this process: either finished (the log is complete) or run by another
           // process sharing the store, whose log is followed through the store's tail.
@@ -354,6 +316,38 @@ export class StreamManager {
     }
   }
 
+  /**
+   * Sends the subscriber one page of the log after its cursor, paced by its reader. The number of
+   * events read; 'ended' once it was sent the terminal event; 'gone' when its connection closed or
+   * stalled (a stalled one is dropped: it resumes later from its last id).
+   */
+  private async replayPage (id: string, sub: Subscriber): Promise<number | 'ended' | 'gone'> {
+    const { sink } = sub
+    const events = await this.store.readEvents(id, sub.cursor, this.pageSize)
+    let pending = ''
+    const flush = async (): Promise<boolean> => {
+      if (pending.length === 0) return !sink.closed
+      const data = Buffer.from(pending, 'utf8')
+      pending = ''
+      if (await sink.send(data, this.stallTimeoutMs)) return true
+      if (!sink.closed) sink.abort()
+      return false
+    }
+    for (const event of events) {
+      if (event.seq <= sub.cursor) continue
+      const seen = eventFor(event, sub.expert)
+      if (seen !== null) pending += eventFrame(seen)
+      sub.cursor = event.seq
+      const terminal = event.type === 'complete' || event.type === 'error'
+      if (terminal || pending.length >= REPLAY_WRITE_CHARS) {
+        if (!await flush()) return 'gone'
+        if (terminal) return 'ended'
+      }
+    }
+    if (!await flush()) return 'gone'
+    return events.length
+  }
+
   unsubscribe (id: string, sink: SubscriberSink): void {
     this.channels.get(id)?.subscribers.delete(sink)
   }
@@ -363,4 +357,15 @@ export class StreamManager {
     for (const channel of this.channels.values()) liveSubscribers += channel.subscribers.size
     return { liveExecutions: this.channels.size, liveSubscribers }
   }
+}
+
+/** The frames of `batch`'s events after `afterSeq` as one buffer, as `expert` sees them; null if none. */
+function framesOf (batch: ExecutionEvent[], afterSeq: number, expert: boolean): Buffer | null {
+  const frames: string[] = []
+  for (const event of batch) {
+    if (event.seq <= afterSeq) continue
+    const seen = eventFor(event, expert)
+    if (seen !== null) frames.push(eventFrame(seen))
+  }
+  return frames.length === 0 ? null : Buffer.from(frames.length === 1 ? frames[0] : frames.join(''), 'utf8')
 }

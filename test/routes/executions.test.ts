@@ -447,7 +447,7 @@ t.test('health, unknown routes and stats', async (t) => {
     const res = await app.inject('/api/streaming/stats')
     t.equal(res.statusCode, 200)
     const stats = res.json()
-    t.same(Object.keys(stats).sort(), ['activeExecutions', 'bufferedBytes', 'liveChannels', 'liveSubscribers', 'maxBufferedBytes', 'queuedExecutions', 'subscribers'])
+    t.same(Object.keys(stats).sort(), ['activeExecutions', 'bufferedBytes', 'liveChannels', 'liveSubscribers', 'maxBufferedBytes', 'queuedExecutions', 'storeCacheBytes', 'subscribers'])
     for (const [key, value] of Object.entries(stats)) t.ok(Number.isInteger(value) && (value as number) >= 0, `${key} is a whole number`)
     t.equal(stats.activeExecutions, 0)
     t.equal(stats.subscribers, 0)

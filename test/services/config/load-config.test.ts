@@ -43,7 +43,7 @@ t.test('defaults', async (t) => {
   t.equal(c.maxStreams, 10_000)
   t.equal(c.maxStreamsPerClient, 20)
   t.equal(c.streamMaxBufferedBytes, 1_048_576)
-  t.equal(c.streamStallTimeoutMs, 10_000)
+  t.equal(c.streamStallTimeoutMs, 30_000)
   t.equal(c.rateLimitMax, 120)
   t.equal(c.rateLimitWindowMs, 60_000)
   t.equal(c.streamTicketTtlMs, 30_000)
@@ -208,7 +208,7 @@ t.test('every setting is in the config under its camelCase name; derived values 
     'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'executionTimeoutMs',
     'historyMaxBytes', 'host', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
     'maxStreams', 'maxStreamsPerClient', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
-    'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions', 'shutdownGraceMs', 'store',
+    'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions', 'shutdownGraceMs', 'store', 'storeCacheMaxBytes',
     'streamFlushIntervalMs', 'streamHeartbeatMs', 'streamMaxBufferedBytes', 'streamStallTimeoutMs',
     'streamTicketTtlMs', 'taskAllowlist', 'trustProxy'
   ])

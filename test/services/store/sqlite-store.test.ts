@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import { SqliteStore } from '../../../services/store/sqlite-store.js'
+import { eventFrame } from '../../../services/streaming/sse-frames.js'
 import type { ExecutionEvent } from '../../../schemas/index.js'
 import { makeRecord, tempDir } from '../../helper.js'
 
@@ -68,4 +69,50 @@ t.test('a database of a newer schema than this service knows is refused, naming 
   future.exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '99')")
   future.close()
   t.throws(() => new SqliteStore(path), /DATABASE_PATH .*future\.db.* schema version 99 is newer/)
+})
+
+t.test('the recent-log cache never holds more than its setting, in heap bytes, and says how much it holds', async (t) => {
+  const { setFlagsFromString } = await import('node:v8')
+  const { runInNewContext } = await import('node:vm')
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const max = 16 * 1024 * 1024
+  const store = new SqliteStore(':memory:', { cacheMaxBytes: max })
+  t.teardown(() => store.close())
+  gc()
+  const before = process.memoryUsage().heapUsed
+  // The costliest text: beyond Latin-1, so V8 keeps every copy at 2 bytes a character. Five times
+  // the setting goes through; each execution's log is small enough to be cached.
+  const output = 'é€ line\n'.repeat(200)
+  let appended = 0
+  let held = 0
+  for (let e = 0; appended < 5 * max; e++) {
+    const id = `x${e}`
+    await store.create(makeRecord(id, { action: 'yes', startedAt: new Date().toISOString(), expertMode: true }))
+    const events: ExecutionEvent[] = Array.from({ length: 100 }, (_, i) => ({
+      type: 'stdout', executionId: id, timestamp: new Date().toISOString(), seq: i + 1, data: { target: 'a', output }
+    }))
+    await store.appendEvents(id, events)
+    // As the fan-out does: each frame is built once, kept with its event, and written out.
+    for (const event of events) Buffer.from(eventFrame(event), 'utf8')
+    appended += events.length * output.length * 2
+    held = Math.max(held, store.memoryBytes)
+  }
+  gc()
+  const heap = process.memoryUsage().heapUsed - before
+  t.ok(held <= max, `within the setting after every append (${held} bytes at most)`)
+  t.ok(held > max * 0.9, `it filled up to its setting (${held} of ${max} bytes)`)
+  t.ok(heap <= max, `the heap grew by ${heap} bytes, no more than the setting (${max})`)
+  const first = await store.readEvents('x0', 0, 1000)
+  t.equal(first.length, 100, 'an evicted log is read from disk, whole')
+  t.equal((first[99].data as { output: string }).output, output)
+})
+
+t.test('with a cache of 0 bytes nothing is cached and everything is read from disk', async (t) => {
+  const store = new SqliteStore(':memory:', { cacheMaxBytes: 0 })
+  t.teardown(() => store.close())
+  await store.create(makeRecord('z', { action: 'yes', startedAt: new Date().toISOString(), expertMode: true }))
+  await store.appendEvents('z', [{ type: 'stdout', executionId: 'z', timestamp: new Date().toISOString(), seq: 1, data: { target: 'a', output: 'hi\n' } }])
+  t.equal(store.memoryBytes, 0)
+  t.same((await store.readEvents('z', 0, 10)).map((e) => e.seq), [1])
 })

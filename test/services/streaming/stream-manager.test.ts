@@ -44,8 +44,8 @@ class TestSink implements SubscriberSink {
     return true
   }
 
-  backlogged (): boolean { return false }
-  async drained (_timeoutMs?: number): Promise<boolean> { return !this.closed }
+  fits (_bytes: number): boolean { return !this.closed }
+  async send (data: Buffer, _stallTimeoutMs: number): Promise<boolean> { return this.write(data) }
   abort (): void { this.closed = true }
   end (): void {
     this.ended = true
@@ -244,13 +244,16 @@ class BackloggedSink extends TestSink {
   blocked = false
   aborted = false
   private wake: (() => void) | null = null
-  override backlogged (): boolean { return this.blocked }
-  override drained (timeoutMs = 0): Promise<boolean> {
-    if (!this.blocked) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs)
-      this.wake = () => { clearTimeout(timer); resolve(true) }
-    })
+  override fits (bytes: number): boolean { return !this.blocked && super.fits(bytes) }
+  override async send (data: Buffer, stallTimeoutMs: number): Promise<boolean> {
+    if (this.blocked) {
+      const taken = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), stallTimeoutMs)
+        this.wake = () => { clearTimeout(timer); resolve(true) }
+      })
+      if (!taken) return false
+    }
+    return super.send(data, stallTimeoutMs)
   }
 
   unblock (): void {
