@@ -6,7 +6,9 @@ import { isSecretName, REDACTED, redactSecrets, redactText } from './redaction.j
 // `modulepath`), connection settings (`config`) and plugin hooks stay behind.
 
 /** Bolt printed a document of another shape than the one its command prints. */
-export class DocumentShapeError extends Error {}
+export class DocumentShapeError extends Error {
+  override name = 'DocumentShapeError'
+}
 
 type Doc = Record<string, unknown>
 
