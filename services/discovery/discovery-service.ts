@@ -109,7 +109,7 @@ export class DiscoveryService {
 
   /** Runs `bolt <sub> show [--] [name]` and returns its document, or throws the API error for its failure. */
   private async show (sub: 'task' | 'plan' | 'inventory' | 'group', name?: string, extra: string[] = []): Promise<Record<string, unknown>> {
-    const args = [sub, 'show', '--format=json', '--no-color', `--project=${this.options.projectDir}`, ...extra]
+    const args = [sub, 'show', '--format=json', `--project=${this.options.projectDir}`, ...extra]
     if (name !== undefined) args.push('--', name)
     let output
     try {

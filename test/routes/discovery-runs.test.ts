@@ -52,6 +52,8 @@ t.test('answers are kept per command and name; ?refresh=true runs Bolt again and
   t.equal((await app.inject('/api/tasks/demo::echo')).statusCode, 200)
   t.equal((await app.inject('/api/tasks/demo::sleep')).statusCode, 200)
   t.equal(spawns().length, 3, 'one run per task name')
+  t.same(spawns()[1].argv, ['task', 'show', '--format=json', `--project=${config.boltProject}`, '--', 'demo::echo'], 'the name after --')
+  t.ok(spawns()[1].env.includes('BOLT_DISABLE_ANALYTICS'), "the executions' Bolt environment")
 
   // A task added to the project: the kept answer does not know it, a refresh does.
   writeFileSync(join(config.boltProject, 'modules/demo/tasks/added.sh'), '#!/bin/sh\necho added\n')
