@@ -4,6 +4,7 @@ import accessControl from './plugins/app/access-control.js'
 import auth from './plugins/app/auth.js'
 import bolt from './plugins/app/bolt.js'
 import configPlugin from './plugins/app/config.js'
+import discovery from './plugins/app/discovery.js'
 import errorHandler, { clientErrorHandler, errorBody } from './plugins/app/error-handler.js'
 import executions from './plugins/app/executions.js'
 import outputBuffering from './plugins/app/output-buffering.js'
@@ -17,10 +18,14 @@ import sse from './plugins/external/sse.js'
 import commandsRoute from './routes/api/commands/index.js'
 import executionsRoutes from './routes/api/executions/index.js'
 import executionLogsRoutes from './routes/api/executions/logs.js'
+import groupsRoutes from './routes/api/groups/index.js'
 import rerunRoute from './routes/api/executions/rerun.js'
 import packagesRoute from './routes/api/packages/index.js'
+import planDiscoveryRoutes from './routes/api/plans/discovery.js'
 import puppetRunsRoute from './routes/api/puppet-runs/index.js'
 import streamRoutes from './routes/api/stream/index.js'
+import targetsRoutes from './routes/api/targets/index.js'
+import taskDiscoveryRoutes from './routes/api/tasks/discovery.js'
 import tasksRoute from './routes/api/tasks/index.js'
 import ticketsRoute from './routes/api/tickets/index.js'
 import healthRoutes from './routes/health/index.js'
@@ -84,6 +89,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(outputBuffering)
   await fastify.register(bolt)
   await fastify.register(executions)
+  await fastify.register(discovery)
 
   await fastify.register(healthRoutes)
   await fastify.register(async (api) => {
@@ -96,6 +102,10 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     await api.register(rerunRoute)
     await api.register(ticketsRoute)
     await api.register(streamRoutes)
+    await api.register(taskDiscoveryRoutes)
+    await api.register(planDiscoveryRoutes)
+    await api.register(targetsRoutes)
+    await api.register(groupsRoutes)
   }, { prefix: '/api' })
 }
 

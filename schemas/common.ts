@@ -10,11 +10,12 @@ export const Nullable = <T extends TSchema>(schema: T, description?: string) =>
 /** A reference to a registered schema (by its `$id`), typed as the schema itself. */
 export const ref = <T extends TSchema>(schema: T) => Type.Unsafe<Static<T>>(Type.Ref(schema.$id!))
 
-/** Every error the API answers: `{error: {code, message}}`. */
+/** Every error the API answers: `{error: {code, message}}`, plus `kind` where Bolt's answer is the cause. */
 export const ErrorResponse = Type.Object({
   error: Type.Object({
     code: Type.String({ description: 'Stable machine-readable code, BOLT_STREAM_…' }),
-    message: Type.String({ description: 'What went wrong, for people' })
+    message: Type.String({ description: 'What went wrong, for people' }),
+    kind: Type.Optional(Type.String({ description: "Bolt's error kind (`bolt/unknown-task`, …) or `bolt-stream/…`, when Bolt's answer is the cause" }))
   })
 }, { $id: 'ErrorResponse', description: 'An error' })
 export type ErrorResponse = Static<typeof ErrorResponse>

@@ -1,4 +1,5 @@
 import { ErrorResponse } from './common.js'
+import { Group, InventoryTarget, ItemSummary, Parameter, PlanDetail, TaskDetail } from './discovery.js'
 import { CommandEvent, CompleteEvent, ErrorEvent, LoggedEvent, StartEvent, StatusEvent, StderrEvent, StdoutEvent } from './events.js'
 import { Accepted, ExecutionError, ExecutionRecord, OperationRequest, TargetResult } from './executions.js'
 
@@ -12,9 +13,11 @@ export * from './operations.js'
 export * from './events.js'
 export * from './streaming.js'
 export * from './health.js'
+export * from './discovery.js'
 
 /** The schemas registered once with `addSchema` and referenced by `$id`, in dependency order. */
 export const sharedSchemas = [
   ErrorResponse, ExecutionError, TargetResult, OperationRequest, ExecutionRecord, Accepted,
-  StatusEvent, CommandEvent, StdoutEvent, StderrEvent, CompleteEvent, ErrorEvent, LoggedEvent, StartEvent
+  StatusEvent, CommandEvent, StdoutEvent, StderrEvent, CompleteEvent, ErrorEvent, LoggedEvent, StartEvent,
+  ItemSummary, Parameter, TaskDetail, PlanDetail, InventoryTarget, Group
 ]

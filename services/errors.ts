@@ -37,3 +37,18 @@ export function ForbiddenError (scope: string, what: string): Error & { required
 export const TooManyTicketsError = createError('BOLT_STREAM_TOO_MANY_TICKETS', 'Too many unused stream tickets are outstanding (at most %d per client); use them or let them expire', 429)
 export const TokenListError = createError('BOLT_STREAM_INVALID_TOKEN_LIST', '%s', 500)
 export const StoreOpenError = createError('BOLT_STREAM_STORE_UNAVAILABLE', '%s', 500)
+
+// Discovery (`bolt task show`, `plan show`, `inventory show`, `group show`): Bolt's own errors come
+// back with Bolt's kind next to the message.
+export const TaskNotFoundError = createError('BOLT_STREAM_TASK_NOT_FOUND', '%s', 404)
+export const PlanNotFoundError = createError('BOLT_STREAM_PLAN_NOT_FOUND', '%s', 404)
+export const GroupNotFoundError = createError('BOLT_STREAM_GROUP_NOT_FOUND', "Group '%s' is not in the inventory", 404)
+export const BoltFailedError = createError('BOLT_STREAM_BOLT_ERROR', '%s', 502)
+export const BoltTimeoutError = createError('BOLT_STREAM_BOLT_TIMEOUT', '%s', 504)
+export const BoltUnavailableError = createError('BOLT_STREAM_BOLT_UNAVAILABLE', '%s', 503)
+export const DiscoveryClosedError = createError('BOLT_STREAM_SHUTTING_DOWN', 'The service is shutting down; ask again later', 503)
+
+/** The error with the kind Bolt (or bolt-stream) gave it, for the answer's `error.kind`. */
+export function withKind<E extends Error> (error: E, kind: string): E & { kind: string } {
+  return Object.assign(error, { kind })
+}

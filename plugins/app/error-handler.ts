@@ -20,8 +20,14 @@ const CHALLENGE = 'Bearer realm="bolt-stream"'
 /** What a 429 asks the client to wait. */
 const RETRY_AFTER_SECONDS = 5
 
-export function errorBody (code: string, message: string): { error: { code: string, message: string } } {
-  return { error: { code, message } }
+export function errorBody (code: string, message: string, kind?: string): { error: { code: string, message: string, kind?: string } } {
+  return { error: kind === undefined ? { code, message } : { code, message, kind } }
+}
+
+/** The kind of an error that carries one (services/errors.ts withKind). */
+function kindOf (error: unknown): string | undefined {
+  const kind = (error as { kind?: unknown }).kind
+  return typeof kind === 'string' ? kind : undefined
 }
 
 /** Node's HTTP parser errors (llhttp `HPE_*` codes), by what they say about the request. */
@@ -73,9 +79,11 @@ export default fp(async function errorHandler (fastify) {
     }
     let code: string
     let message = error.message
+    // Only our own errors may carry a kind (Bolt's, for discovery); never an internal one.
+    const ours = typeof error.code === 'string' && error.code.startsWith('BOLT_STREAM_')
     if (error.validation !== undefined) {
       code = 'BOLT_STREAM_VALIDATION_FAILED'
-    } else if (typeof error.code === 'string' && error.code.startsWith('BOLT_STREAM_')) {
+    } else if (ours) {
       code = error.code
     } else if (typeof error.code === 'string' && FRAMEWORK_CODES[error.code] !== undefined) {
       code = FRAMEWORK_CODES[error.code]
@@ -99,7 +107,7 @@ export default fp(async function errorHandler (fastify) {
     }
     // Queue full: a client should come back after a while, not hammer the service.
     if (status === 429 && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
-    void reply.code(status).type('application/json').send(errorBody(code, message))
+    void reply.code(status).type('application/json').send(errorBody(code, message, ours ? kindOf(error) : undefined))
   })
 
   fastify.setNotFoundHandler(function (request, reply) {

@@ -3,11 +3,26 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { clientKey } from '../../services/auth/client-key.js'
 
-// POSTs start and cancel executions: each client gets so many per window. Reads and streams
-// have their own bounds (MAX_STREAMS_PER_CLIENT).
+// POSTs start and cancel executions, and `?refresh=true` makes a discovery route run Bolt: each
+// client gets so many of them per window. Other reads and streams have their own bounds
+// (MAX_STREAMS_PER_CLIENT, the discovery cache).
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A GET whose `?refresh=true` runs Bolt: such requests count like POSTs. */
+    countsRefresh?: boolean
+  }
+}
+
+const asksRefresh = (request: FastifyRequest): boolean => {
+  if (request.routeOptions.config.countsRefresh !== true) return false
+  // Counted as sent, before validation: any value but `false` (an invalid one is a 400 anyway).
+  const refresh = (request.query as Record<string, unknown> | undefined)?.refresh
+  return refresh !== undefined && refresh !== 'false'
+}
+
 export default fp(async function rateLimiter (fastify) {
   const { config, auth } = fastify
-  const uncounted = (request: FastifyRequest): boolean => request.method !== 'POST'
+  const uncounted = (request: FastifyRequest): boolean => request.method !== 'POST' && !asksRefresh(request)
   await fastify.register(rateLimit, {
     max: config.rateLimitMax,
     // Per token when one is given (a valid one), else per address; runs before the access check,

@@ -36,10 +36,16 @@ export const Settings = Type.Object({
   MAX_QUEUED_EXECUTIONS: Int(100, 0, 100_000, 'executions waiting at most; beyond, new ones get 429 ' +
     '`BOLT_STREAM_QUEUE_FULL` with `Retry-After`'),
   EXECUTION_TIMEOUT_MS: Int(300_000, 1000, 86_400_000, 'longest an execution may run (then `timed_out`)'),
+  DISCOVERY_CACHE_TTL_MS: Int(60_000, 0, 86_400_000, 'how long an answer of the discovery endpoints (`/api/tasks`, ' +
+    '`/api/plans`, `/api/targets`, `/api/groups`) is reused before Bolt is asked again; `0` = never reused ' +
+    '(requests arriving together still share one Bolt run)'),
+  DISCOVERY_TIMEOUT_MS: Int(30_000, 1000, 3_600_000, 'longest a discovery run of Bolt (`task show`, `plan show`, ' +
+    '`inventory show`, `group show`) may take; then its process group is killed and the answer is 504 ' +
+    '`BOLT_STREAM_BOLT_TIMEOUT`'),
   STREAM_FLUSH_INTERVAL_MS: Int(100, 1, 10_000, 'output batching window, per stream and target'),
   STREAM_HEARTBEAT_MS: Int(15_000, 1000, 300_000, 'interval of SSE heartbeat comments'),
-  RATE_LIMIT_MAX: Int(120, 1, 1_000_000, 'POST requests (start, cancel, tickets) a client (token, or address) may ' +
-    'make per `RATE_LIMIT_WINDOW_MS`; beyond, 429 `BOLT_STREAM_RATE_LIMITED` with `Retry-After` ' +
+  RATE_LIMIT_MAX: Int(120, 1, 1_000_000, 'POST requests (start, cancel, tickets) and discovery `?refresh=true` ' +
+    'requests a client (token, or address) may make per `RATE_LIMIT_WINDOW_MS`; beyond, 429 `BOLT_STREAM_RATE_LIMITED` with `Retry-After` ' +
     '([@fastify/rate-limit](https://github.com/fastify/fastify-rate-limit))'),
   RATE_LIMIT_WINDOW_MS: Int(60_000, 1000, 86_400_000, 'the window of `RATE_LIMIT_MAX`'),
   MAX_STREAMS: Int(10_000, 1, 1_000_000, 'open SSE streams in all; beyond, 429 `BOLT_STREAM_TOO_MANY_STREAMS` ' +

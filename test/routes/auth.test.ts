@@ -36,7 +36,13 @@ const CASES: Record<string, RouteCase> = {
   'POST /api/executions/:id/rerun': { scopes: ['execute', 'expert'], ok: 202, request: (ids) => ({ path: `/api/executions/${ids.finished}/rerun` }) },
   'POST /api/executions/:id/cancel': { scopes: ['execute'], ok: 202, request: (ids) => ({ path: `/api/executions/${ids.running}/cancel` }) },
   'GET /api/executions/:id/stream': { scopes: ['read'], ok: 200, request: (ids) => ({ path: `/api/executions/${ids.finished}/stream`, headers: { accept: 'text/event-stream' } }) },
-  'GET /api/streaming/stats': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/streaming/stats' }) }
+  'GET /api/streaming/stats': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/streaming/stats' }) },
+  'GET /api/tasks': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/tasks' }) },
+  'GET /api/tasks/:name': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/tasks/demo::echo' }) },
+  'GET /api/plans': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/plans' }) },
+  'GET /api/plans/:name': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/plans/demo::deploy' }) },
+  'GET /api/targets': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/targets?group=unreachable' }) },
+  'GET /api/groups': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/groups' }) }
 }
 
 async function call (base: string, method: string, req: { path: string, body?: unknown, headers?: Record<string, string> }, auth: Record<string, string>) {

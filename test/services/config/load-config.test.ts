@@ -205,7 +205,8 @@ t.test('every setting is in the config under its camelCase name; derived values 
   const keys = Object.keys(loadConfig({}, cwd)).sort()
   t.strictSame(keys, [
     'authSources', 'authTokens', 'boltEnv', 'boltEnvPassthrough', 'boltKillGraceMs', 'boltPath', 'boltProbeIntervalMs',
-    'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'executionTimeoutMs',
+    'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'discoveryCacheTtlMs',
+    'discoveryTimeoutMs', 'executionTimeoutMs',
     'historyMaxBytes', 'host', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
     'maxStreams', 'maxStreamsPerClient', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
     'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions', 'shutdownGraceMs', 'store', 'storeCacheMaxBytes',
