@@ -250,7 +250,9 @@ export class StreamManager {
         void this.catchUp(channel.id, sub, channel)
         continue
       }
-      if (bytes === null || sub.sink.write(bytes)) sub.cursor = last
+      // A batch fanned out after the subscriber's catch-up already passed it must not move its
+      // cursor back: that would send the events between again.
+      if (bytes === null || sub.sink.write(bytes)) sub.cursor = Math.max(sub.cursor, last)
       else channel.subscribers.delete(sub.sink)
     }
   }
