@@ -30,7 +30,9 @@ export type OutputEventData = Static<typeof OutputData>
 export const CompleteData = Type.Object({
   status: ExecutionStatus,
   results: Type.Array(ref(TargetResult)),
-  outputTruncated: Type.Boolean()
+  outputTruncated: Type.Boolean(),
+  result: Type.Optional(Type.Unknown({ description: "plan: the plan's return value" })),
+  resultTruncated: Type.Optional(Type.Literal(true))
 })
 export const ErrorData = Type.Object({ status: ExecutionStatus, error: ref(ExecutionError) })
 

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { literals, Nullable, ref } from './common.js'
 import { MAX_TARGET_LENGTH, TARGET_PATTERN } from './input-rules.js'
 
-export const EXECUTION_TYPES = ['command', 'task', 'puppet', 'package'] as const
+export const EXECUTION_TYPES = ['command', 'task', 'plan', 'puppet', 'package'] as const
 export const EXECUTION_STATUSES = ['queued', 'running', 'success', 'failed', 'partial', 'cancelled', 'timed_out', 'interrupted'] as const
 
 export const ExecutionType = literals(EXECUTION_TYPES, { description: 'What kind of operation' })
@@ -40,7 +40,8 @@ export type TargetResult = Static<typeof TargetResult>
 export const OperationRequest = Type.Object({
   command: Type.Optional(Type.String({ description: 'command: the command (secrets redacted)' })),
   task: Type.Optional(Type.String({ description: 'task: the task name' })),
-  params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'task: its parameters (secret-named ones redacted)' })),
+  plan: Type.Optional(Type.String({ description: 'plan: the plan name' })),
+  params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'task, plan: the parameters (secret-named ones redacted)' })),
   noop: Type.Optional(Type.Boolean({ description: 'puppet: a no-op run' })),
   environment: Type.Optional(Type.String({ description: 'puppet: the environment' })),
   tags: Type.Optional(Type.Array(Type.String(), { description: 'puppet: the tags' })),
@@ -55,13 +56,15 @@ export const ExecutionRecord = Type.Object({
   id: Type.String({ format: 'uuid' }),
   type: ExecutionType,
   targets: Type.Array(Type.String()),
-  action: Type.String({ description: 'The command (secrets redacted), the task name, `puppet agent`, or the package name' }),
+  action: Type.String({ description: 'The command (secrets redacted), the task or plan name, `puppet agent`, or the package name' }),
   status: ExecutionStatus,
   startedAt: Type.String({ format: 'date-time' }),
   completedAt: Nullable(Type.String({ format: 'date-time' })),
   expertMode: Type.Boolean(),
   command: Nullable(Type.String(), 'The Bolt command line (secrets redacted); expert mode and the expert scope only'),
   results: Type.Array(ref(TargetResult)),
+  result: Type.Optional(Type.Unknown({ description: "plan: the plan's return value (an object, array, string, number, boolean or null); absent while it runs, on failure, or when it exceeded the output budget" })),
+  resultTruncated: Type.Optional(Type.Literal(true, { description: "plan: the return value exceeded the output budget and was left out" })),
   error: Nullable(ref(ExecutionError), 'Set when the execution as a whole failed'),
   outputTruncated: Type.Boolean(),
   requestedBy: Nullable(Type.String(), 'Name of the API token that started it; null in open mode'),

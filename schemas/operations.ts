@@ -33,6 +33,14 @@ export const TaskBody = Type.Object({
 }, { additionalProperties: false })
 export type TaskBody = Static<typeof TaskBody>
 
+export const PlanBody = Type.Object({
+  plan: TaskName,
+  params: Type.Optional(TaskParams),
+  targets: Type.Optional(Targets),
+  expertMode: Type.Optional(ExpertMode)
+}, { additionalProperties: false, description: 'Runs a Bolt plan; `targets` is passed as --targets (the plan may also take its own TargetSpec parameters)' })
+export type PlanBody = Static<typeof PlanBody>
+
 export const PuppetRunBody = Type.Object({
   targets: Targets,
   noop: Type.Optional(Type.Boolean()),

@@ -7,6 +7,8 @@ import {
 export type OperationSpec =
   | { type: 'command', targets: string[], command: string }
   | { type: 'task', targets: string[], task: string, params?: Record<string, unknown> }
+  /** `targets` empty: no --targets (the plan takes its targets from its parameters, or needs none). */
+  | { type: 'plan', targets: string[], plan: string, params?: Record<string, unknown> }
   | { type: 'puppet', targets: string[], noop?: boolean, environment?: string, tags?: string[] }
   | { type: 'package', targets: string[], name: string, action?: PackageAction, version?: string }
 
@@ -47,6 +49,7 @@ function commonArgs (options: BoltArgsOptions): string[] {
 }
 
 export function buildBoltInvocation (spec: OperationSpec, options: BoltArgsOptions): BoltInvocation {
+  if (spec.type === 'plan') return planInvocation(spec, options)
   const targets = checkTargets(spec.targets)
   const common = commonArgs(options)
   switch (spec.type) {
@@ -60,13 +63,7 @@ export function buildBoltInvocation (spec: OperationSpec, options: BoltArgsOptio
     }
     case 'task': {
       if (!isValidTaskName(spec.task)) fail(`invalid task name '${spec.task}'`)
-      const params = spec.params ?? {}
-      if (typeof params !== 'object' || params === null || Array.isArray(params)) fail('params must be an object')
-      for (const key of Object.keys(params)) {
-        if (!isValidTaskParamName(key)) fail(`invalid task parameter name '${key}'`)
-      }
-      // Before any other walk over them (redaction, JSON.stringify): their depth is bounded here.
-      checkParamValues(params)
+      const params = checkedParams(spec.params)
       const args = ['task', 'run', ...common, targets, `--params=${JSON.stringify(params)}`, '--', spec.task]
       const shown = ['task', 'run', ...common, targets, `--params=${JSON.stringify(redactParams(params))}`, '--', spec.task]
       return { type: 'task', action: spec.task, args, display: displayCommandLine(shown) }
@@ -98,6 +95,28 @@ export function buildBoltInvocation (spec: OperationSpec, options: BoltArgsOptio
       return { type: 'package', action: spec.name, args, display: displayCommandLine(args) }
     }
   }
+}
+
+function planInvocation (spec: Extract<OperationSpec, { type: 'plan' }>, options: BoltArgsOptions): BoltInvocation {
+  if (!isValidTaskName(spec.plan)) fail(`invalid plan name '${spec.plan}'`)
+  const targets = spec.targets.length === 0 ? [] : [checkTargets(spec.targets)]
+  const params = checkedParams(spec.params)
+  const head = ['plan', 'run', ...commonArgs(options), ...targets]
+  const args = [...head, `--params=${JSON.stringify(params)}`, '--', spec.plan]
+  const shown = [...head, `--params=${JSON.stringify(redactParams(params))}`, '--', spec.plan]
+  return { type: 'plan', action: spec.plan, args, display: displayCommandLine(shown) }
+}
+
+/** Task and plan parameters: an object of well-named keys, bounded in depth, JSON-representable. */
+function checkedParams (given: Record<string, unknown> | undefined): Record<string, unknown> {
+  const params = given ?? {}
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) fail('params must be an object')
+  for (const key of Object.keys(params)) {
+    if (!isValidTaskParamName(key)) fail(`invalid parameter name '${key}'`)
+  }
+  // Before any other walk over them (redaction, JSON.stringify): their depth is bounded here.
+  checkParamValues(params)
+  return params
 }
 
 const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential/i

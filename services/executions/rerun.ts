@@ -21,6 +21,11 @@ export function requestOf (spec: OperationSpec): OperationRequest {
       const shown = redactParams(params) as Record<string, unknown>
       return { task: spec.task, params: shown, redacted: JSON.stringify(shown) !== JSON.stringify(params) }
     }
+    case 'plan': {
+      const params = spec.params ?? {}
+      const shown = redactParams(params) as Record<string, unknown>
+      return { plan: spec.plan, params: shown, redacted: JSON.stringify(shown) !== JSON.stringify(params) }
+    }
     case 'puppet':
       return defined({ noop: spec.noop, environment: spec.environment, tags: spec.tags, redacted: false })
     case 'package':
@@ -60,6 +65,8 @@ function specFrom (record: ExecutionRecord, request: OperationRequest, targets: 
       return { type: 'command', targets, command: request.command ?? '' }
     case 'task':
       return { type: 'task', targets, task: request.task ?? '', params: request.params ?? {} }
+    case 'plan':
+      return { type: 'plan', targets, plan: request.plan ?? '', params: request.params ?? {} }
     case 'puppet':
       return { type: 'puppet', targets, noop: request.noop, environment: request.environment, tags: request.tags }
     case 'package':

@@ -17,7 +17,7 @@ import { UNFINISHED_STATUSES } from '../executions/status.js'
 // The default store: one SQLite file in WAL mode. Events are appended in batches: everything
 // appended within one turn of the event loop (all executions) is one transaction.
 
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 /** The unfinished statuses as an SQL list (fixed words, never user input). */
 const UNFINISHED_SQL = UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', ')
 /** Rows deleted per transaction by the clean-up, so no step blocks the event loop for long. */
@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS executions (
   process_group TEXT,
   requested_by TEXT,
   request TEXT,
-  rerun_of TEXT
+  rerun_of TEXT,
+  plan_result TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
 CREATE INDEX IF NOT EXISTS executions_started_at ON executions (started_at);
@@ -94,6 +95,7 @@ interface ExecutionRow {
   requested_by: string | null
   request: string | null
   rerun_of: string | null
+  plan_result: string | null
 }
 
 interface EventRow {
@@ -117,7 +119,10 @@ const COLUMNS: Record<keyof Omit<ExecutionRecord, 'id'>, { column: string, encod
   outputTruncated: { column: 'output_truncated', encode: (v) => (v === true ? 1 : 0) },
   requestedBy: { column: 'requested_by', encode: (v) => v },
   request: { column: 'request', encode: (v) => (v === null ? null : JSON.stringify(v)) },
-  rerunOf: { column: 'rerun_of', encode: (v) => v }
+  rerunOf: { column: 'rerun_of', encode: (v) => v },
+  // A plan's return value and its truncation flag share one column: {"result": …} or {"truncated": true}.
+  result: { column: 'plan_result', encode: (v) => (v === undefined ? null : JSON.stringify({ result: v })) },
+  resultTruncated: { column: 'plan_result', encode: (v) => (v === true ? '{"truncated":true}' : null) }
 }
 
 function toRecord (row: ExecutionRow): ExecutionRecord {
@@ -136,8 +141,15 @@ function toRecord (row: ExecutionRow): ExecutionRecord {
     outputTruncated: row.output_truncated === 1,
     requestedBy: row.requested_by ?? null,
     request: row.request == null ? null : JSON.parse(row.request),
-    rerunOf: row.rerun_of ?? null
+    rerunOf: row.rerun_of ?? null,
+    ...planResult(row.plan_result)
   }
+}
+
+function planResult (column: string | null | undefined): Pick<ExecutionRecord, 'result' | 'resultTruncated'> {
+  if (column == null) return {}
+  const stored = JSON.parse(column) as { result?: unknown, truncated?: true }
+  return stored.truncated === true ? { resultTruncated: true } : { result: stored.result }
 }
 
 interface PendingAppend {
@@ -203,8 +215,8 @@ export class SqliteStore implements ExecutionStore {
     const db = this.db
     this.statements = {
       insertExecution: db.prepare(`INSERT INTO executions
-        (id, type, targets, action, status, started_at, completed_at, expert_mode, command, results, error, output_truncated, requested_by, request, rerun_of)
-        VALUES (@id, @type, @targets, @action, @status, @startedAt, @completedAt, @expertMode, @command, @results, @error, @outputTruncated, @requestedBy, @request, @rerunOf)`),
+        (id, type, targets, action, status, started_at, completed_at, expert_mode, command, results, error, output_truncated, requested_by, request, rerun_of, plan_result)
+        VALUES (@id, @type, @targets, @action, @status, @startedAt, @completedAt, @expertMode, @command, @results, @error, @outputTruncated, @requestedBy, @request, @rerunOf, @planResult)`),
       getExecution: db.prepare('SELECT * FROM executions WHERE id = ?'),
       hasExecution: db.prepare('SELECT 1 FROM executions WHERE id = ?').pluck(),
       lastSeq: db.prepare('SELECT MAX(seq) AS seq FROM events WHERE execution_id = ?').pluck(),
@@ -238,6 +250,8 @@ export class SqliteStore implements ExecutionStore {
       if (!columns.includes('request')) this.db.exec('ALTER TABLE executions ADD COLUMN request TEXT')
       if (!columns.includes('rerun_of')) this.db.exec('ALTER TABLE executions ADD COLUMN rerun_of TEXT')
       this.db.exec('CREATE INDEX IF NOT EXISTS executions_rerun_of ON executions (rerun_of) WHERE rerun_of IS NOT NULL')
+      // Version 4: a plan's return value.
+      if (!columns.includes('plan_result')) this.db.exec('ALTER TABLE executions ADD COLUMN plan_result TEXT')
       if (from !== SCHEMA_VERSION || this.db.prepare("SELECT 1 FROM meta WHERE key = 'schema_version'").get() === undefined) {
         this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION))
       }
@@ -260,7 +274,8 @@ export class SqliteStore implements ExecutionStore {
       outputTruncated: record.outputTruncated ? 1 : 0,
       requestedBy: record.requestedBy,
       request: record.request === null ? null : JSON.stringify(record.request),
-      rerunOf: record.rerunOf
+      rerunOf: record.rerunOf,
+      planResult: record.resultTruncated === true ? '{"truncated":true}' : record.result === undefined ? null : JSON.stringify({ result: record.result })
     })
     if (this.cacheMaxBytes > 0) this.recent.set(record.id, { events: [], bytes: 0 })
   }
