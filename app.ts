@@ -29,6 +29,8 @@ import taskDiscoveryRoutes from './routes/api/tasks/discovery.js'
 import tasksRoute from './routes/api/tasks/index.js'
 import ticketsRoute from './routes/api/tickets/index.js'
 import healthRoutes from './routes/health/index.js'
+import infoRoute from './routes/api/info/index.js'
+import viewerRoutes from './routes/viewer/index.js'
 import { redactUrl } from './services/auth/url-redaction.js'
 import type { Config } from './services/config/load-config.js'
 
@@ -106,7 +108,9 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     await api.register(planDiscoveryRoutes)
     await api.register(targetsRoutes)
     await api.register(groupsRoutes)
+    await api.register(infoRoute)
   }, { prefix: '/api' })
+  await fastify.register(viewerRoutes)
 }
 
 export default fp(app, { name: 'bolt-stream', fastify: '5.x' })

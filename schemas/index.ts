@@ -14,6 +14,7 @@ export * from './events.js'
 export * from './streaming.js'
 export * from './health.js'
 export * from './discovery.js'
+export * from './info.js'
 
 /** The schemas registered once with `addSchema` and referenced by `$id`, in dependency order. */
 export const sharedSchemas = [

@@ -1,11 +1,12 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { isAbsolute, resolve } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
 import envSchema from 'env-schema'
 import { checkTokenList, parseTokenList, TokenListError, type TokenEntry } from '../auth/tokens.js'
 import { ConfigError } from '../errors.js'
 import { boltEnvironment } from './bolt-environment.js'
+import { packageRoot } from './package-root.js'
 import {
   ANNOTATIONS, camelCase, choices, SETTING_NAMES, settingSchema, Settings,
   type CamelSettings, type SettingName, type SettingValues
@@ -17,7 +18,7 @@ import {
 
 /** Settings whose value is turned into something else (or left out) on the way to Config. */
 type Derived = 'boltEnvPassthrough' | 'trustProxy' | 'commandAllowlist' | 'taskAllowlist' | 'authTokens' |
-  'authTokensFile' | 'corsOrigins' | 'puppetRunAs'
+  'authTokensFile' | 'corsOrigins' | 'puppetRunAs' | 'viewerDir' | 'demoMode'
 
 /** Every setting under its camelCase name (settings.ts), with the derived values below in place of their text. */
 export interface Config extends Omit<CamelSettings, Derived> {
@@ -44,6 +45,9 @@ export interface Config extends Omit<CamelSettings, Derived> {
   corsOrigins: string[]
   /** Null = no `--run-as`. */
   puppetRunAs: string | null
+  /** Absolute; the built viewer (ui/dist of the install when VIEWER_DIR is empty). */
+  viewerDir: string
+  demoMode: boolean
 }
 
 // Our own instance: the first error only (settings are checked in their declared order), and
@@ -75,7 +79,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     authTokens,
     authSources,
     corsOrigins,
-    puppetRunAs: values.PUPPET_RUN_AS === '' ? null : values.PUPPET_RUN_AS
+    puppetRunAs: values.PUPPET_RUN_AS === '' ? null : values.PUPPET_RUN_AS,
+    viewerDir: values.VIEWER_DIR === '' ? join(packageRoot(), 'ui', 'dist') : resolve(cwd, values.VIEWER_DIR),
+    demoMode: values.DEMO_MODE === 'true'
   }
 }
 

@@ -86,7 +86,11 @@ export const Settings = Type.Object({
   PUPPET_AGENT_COMMAND: Str('puppet agent --test --color=false', 'command of a Puppet run; one line, not starting ' +
     'with `-`', { minLength: 1 }),
   PUPPET_RUN_AS: Str('root', '`--run-as` user for Puppet runs; empty = none (for the other settings, empty ' +
-    'means the default)')
+    'means the default)'),
+  VIEWER_DIR: Str('', 'directory of the built browser viewer (`npm run build` makes it); its pages answer 503 ' +
+    'until it holds an `index.html`', { docDefault: '`ui/dist` of the install' }),
+  DEMO_MODE: OneOf(['false', 'true'], 'false', '`true` shows every page of the viewer a banner saying commands run ' +
+    'on this machine through a Bolt stand-in (`npm run demo` sets it); `/api/info` reports it')
 })
 
 /** The settings as read: integers are numbers, choices their literal types. */

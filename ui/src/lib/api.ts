@@ -1,0 +1,21 @@
+import { BoltStreamClient } from '../../../client/index.js'
+import { token } from './token.svelte.js'
+
+let cached: { token: string, client: BoltStreamClient } | undefined
+
+/** The API client of the current token (same origin: the service serves this page). */
+export function api (): BoltStreamClient {
+  if (cached === undefined || cached.token !== token.value) {
+    cached = { token: token.value, client: new BoltStreamClient({ baseUrl: '', token: token.value === '' ? undefined : token.value }) }
+  }
+  return cached.client
+}
+
+/** A message for people from whatever an API call threw. */
+export function errorMessage (err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code
+    return typeof code === 'string' && code !== '' ? `${err.message} (${code})` : err.message
+  }
+  return String(err)
+}
