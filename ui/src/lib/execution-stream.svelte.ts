@@ -1,4 +1,5 @@
-import type { ConnectionState } from '../../../client/index.js'
+import { untrack } from 'svelte'
+import type { BoltStreamClient, ConnectionState } from '../../../client/index.js'
 import type { ExecutionRecord, ExecutionStatus } from '../../../schemas/executions.js'
 import type { LoggedEvent } from '../../../schemas/events.js'
 import { api, errorMessage } from './api.js'
@@ -65,8 +66,7 @@ export function useExecutionStream (id: () => string) {
     }
   }
 
-  const run = async (executionId: string, signal: AbortSignal): Promise<void> => {
-    const client = api()
+  const run = async (client: BoltStreamClient, executionId: string, signal: AbortSignal): Promise<void> => {
     try {
       const record = await client.getExecution(executionId)
       if (signal.aborted) return
@@ -94,16 +94,20 @@ export function useExecutionStream (id: () => string) {
 
   $effect(() => {
     const executionId = id()
+    const client = api()
     const controller = new AbortController()
-    state.record = null
-    state.status = 'loading'
-    state.command = null
-    state.error = null
-    state.notFound = false
-    state.finished = false
-    state.output = new OutputLog()
-    state.version++
-    void run(executionId, controller.signal)
+    // What follows writes state this effect must not depend on.
+    untrack(() => {
+      state.record = null
+      state.status = 'loading'
+      state.command = null
+      state.error = null
+      state.notFound = false
+      state.finished = false
+      state.output = new OutputLog()
+      state.version++
+      void run(client, executionId, controller.signal)
+    })
     return () => controller.abort()
   })
 
