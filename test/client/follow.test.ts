@@ -156,7 +156,7 @@ t.test('follow retries a refused connection with growing delays', async (t) => {
 
 t.test('follow honours Retry-After on 429 and 503', async (t) => {
   let calls = 0
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     calls += 1
     res.writeHead(calls === 1 ? 429 : 503, { 'content-type': 'application/json', 'retry-after': calls === 1 ? '1' : '2' })
     res.end(JSON.stringify({ error: { code: 'BOLT_STREAM_TOO_MANY_STREAMS', message: 'busy' } }))
