@@ -12,6 +12,7 @@ export interface Segment {
 // Operating System Commands (ESC ] … BEL or ESC \): titles, hyperlinks (OSC 8), clipboard writes
 // (OSC 52). A terminal acts on them; the viewer drops them, so a target cannot make a link, set
 // the title or touch the clipboard. The visible text between them stays.
+// eslint-disable-next-line no-control-regex
 const OSC = /\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?/g
 // Control characters left after the colours are parsed (a stray ESC, BEL, backspace, CR…) are
 // shown as their Unicode control pictures, not acted upon. Tab stays a tab.
