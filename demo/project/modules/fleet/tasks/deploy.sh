@@ -1,8 +1,7 @@
 #!/bin/sh
 # Progress over time on stdout, warnings on stderr, ANSI colours as real tools print them.
 steps=${PT_steps:-8}
-host=$(hostname)
-printf '\033[1mDeploying %s on %s\033[0m\n' "${PT_version:-?}" "$host"
+printf '\033[1mDeploying %s\033[0m\n' "${PT_version:-?}"
 i=1
 while [ "$i" -le "$steps" ]; do
   sleep 0.4
