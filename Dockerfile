@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # bolt-stream: Node service + OpenBolt (the maintained open-source Bolt, same CLI).
 
-# 1. Compile the TypeScript and keep only production dependencies.
+# 1. Compile the TypeScript, build the browser viewer (ui/ → ui/dist) and keep only production dependencies.
 FROM node:20-bookworm-slim AS build
 # better-sqlite3 compiles its native addon when no prebuilt binary can be fetched.
 RUN apt-get update \
@@ -11,9 +11,13 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json app.ts server.ts ./
+COPY schemas ./schemas
 COPY plugins ./plugins
 COPY routes ./routes
 COPY services ./services
+COPY client ./client
+COPY cli ./cli
+COPY ui ./ui
 RUN npm run build && npm prune --omit=dev
 
 # 2. Install OpenBolt (Ruby >= 3.2); native gem extensions need a compiler here only.
@@ -35,6 +39,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The viewer, served at / (VIEWER_DIR defaults to ui/dist beside package.json).
+COPY --from=build /app/ui/dist ./ui/dist
 # History (SQLite) and the default Bolt project live here: mount a volume to keep them.
 RUN mkdir -p /app/data && chown bolt-stream:bolt-stream /app/data
 VOLUME ["/app/data"]
