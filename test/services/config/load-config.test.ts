@@ -2,6 +2,7 @@ import t from 'tap'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { configDefaults, loadConfig } from '../../../services/config/load-config.js'
 
 const cwd = mkdtempSync(join(tmpdir(), 'bolt-stream-config-'))
@@ -205,12 +206,22 @@ t.test('every setting is in the config under its camelCase name; derived values 
   const keys = Object.keys(loadConfig({}, cwd)).sort()
   t.strictSame(keys, [
     'authSources', 'authTokens', 'boltEnv', 'boltEnvPassthrough', 'boltKillGraceMs', 'boltPath', 'boltProbeIntervalMs',
-    'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'discoveryCacheTtlMs',
+    'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'demoMode', 'discoveryCacheTtlMs',
     'discoveryTimeoutMs', 'executionTimeoutMs',
     'historyMaxBytes', 'host', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
     'maxStreams', 'maxStreamsPerClient', 'planAllowlist', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
     'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions', 'shutdownGraceMs', 'store', 'storeCacheMaxBytes',
     'streamFlushIntervalMs', 'streamHeartbeatMs', 'streamMaxBufferedBytes', 'streamStallTimeoutMs',
-    'streamTicketTtlMs', 'taskAllowlist', 'trustProxy'
+    'streamTicketTtlMs', 'taskAllowlist', 'trustProxy', 'viewerDir'
   ])
+})
+
+t.test('DEMO_MODE is true or false; VIEWER_DIR defaults to ui/dist of the install', async (t) => {
+  t.equal(loadConfig({}, cwd).demoMode, false, 'off by default')
+  t.equal(loadConfig({ DEMO_MODE: 'true' }, cwd).demoMode, true)
+  t.equal(loadConfig({ DEMO_MODE: 'false' }, cwd).demoMode, false)
+  t.throws(() => loadConfig({ DEMO_MODE: 'yes' }, cwd), { code: 'BOLT_STREAM_INVALID_CONFIG', message: /DEMO_MODE must be one of false, true/ })
+  const root = fileURLToPath(new URL('../../..', import.meta.url))
+  t.equal(loadConfig({}, cwd).viewerDir, join(root, 'ui', 'dist'), 'beside package.json, wherever the process runs')
+  t.equal(loadConfig({ VIEWER_DIR: 'built/viewer' }, cwd).viewerDir, join(cwd, 'built/viewer'), 'relative to the working directory')
 })
