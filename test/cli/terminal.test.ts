@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import t from 'tap'
-import { build, ROOT } from '../helper.js'
+import { build } from '../helper.js'
 import { BIN, cli, start } from './run-cli.js'
 
 t.test('on a terminal: colours, and control sequences from the output removed', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) (Debian package bsdutils)' }, async (t) => {
