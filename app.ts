@@ -22,6 +22,7 @@ import groupsRoutes from './routes/api/groups/index.js'
 import rerunRoute from './routes/api/executions/rerun.js'
 import packagesRoute from './routes/api/packages/index.js'
 import planDiscoveryRoutes from './routes/api/plans/discovery.js'
+import plansRoute from './routes/api/plans/index.js'
 import puppetRunsRoute from './routes/api/puppet-runs/index.js'
 import streamRoutes from './routes/api/stream/index.js'
 import targetsRoutes from './routes/api/targets/index.js'
@@ -95,6 +96,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(async (api) => {
     await api.register(commandsRoute)
     await api.register(tasksRoute)
+    await api.register(plansRoute)
     await api.register(puppetRunsRoute)
     await api.register(packagesRoute)
     await api.register(executionsRoutes)

@@ -64,7 +64,7 @@ export const ExecutionRecord = Type.Object({
   command: Nullable(Type.String(), 'The Bolt command line (secrets redacted); expert mode and the expert scope only'),
   results: Type.Array(ref(TargetResult)),
   result: Type.Optional(Type.Unknown({ description: "plan: the plan's return value (an object, array, string, number, boolean or null); absent while it runs, on failure, or when it exceeded the output budget" })),
-  resultTruncated: Type.Optional(Type.Literal(true, { description: "plan: the return value exceeded the output budget and was left out" })),
+  resultTruncated: Type.Optional(Type.Literal(true, { description: 'plan: the return value exceeded the output budget and was left out' })),
   error: Nullable(ref(ExecutionError), 'Set when the execution as a whole failed'),
   outputTruncated: Type.Boolean(),
   requestedBy: Nullable(Type.String(), 'Name of the API token that started it; null in open mode'),

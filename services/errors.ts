@@ -19,6 +19,7 @@ export const QueueFullError = createError(
   'BOLT_STREAM_QUEUE_FULL', '%d executions are running and %d are waiting, the most allowed; retry later', 429)
 export const CommandNotAllowedError = createError('BOLT_STREAM_COMMAND_NOT_ALLOWED', 'This command is not allowed by COMMAND_ALLOWLIST', 403)
 export const TaskNotAllowedError = createError('BOLT_STREAM_TASK_NOT_ALLOWED', "Task '%s' is not allowed by TASK_ALLOWLIST", 403)
+export const PlanNotAllowedError = createError('BOLT_STREAM_PLAN_NOT_ALLOWED', "Plan '%s' is not allowed by PLAN_ALLOWLIST", 403)
 export const TooManyStreamsError = createError('BOLT_STREAM_TOO_MANY_STREAMS', '%s', 429)
 export const NotAcceptableError = createError('BOLT_STREAM_NOT_ACCEPTABLE', 'This endpoint only produces text/event-stream', 406)
 export const ShuttingDownError = createError('BOLT_STREAM_SHUTTING_DOWN', 'The service is shutting down; start the execution on another instance', 503)

@@ -21,11 +21,13 @@ export default fp(async function executions (fastify) {
     maxQueued: config.maxQueuedExecutions,
     commandAllowlist: config.commandAllowlist,
     taskAllowlist: config.taskAllowlist,
+    planAllowlist: config.planAllowlist,
     logger: fastify.log
   })
   fastify.decorate('executions', service)
-  for (const [name, pattern] of [['COMMAND_ALLOWLIST', config.commandAllowlist], ['TASK_ALLOWLIST', config.taskAllowlist]] as const) {
-    if (pattern === null) fastify.log.info(`${name} is not set: every valid ${name === 'COMMAND_ALLOWLIST' ? 'command' : 'task'} may run`)
+  const allowlists = [['COMMAND_ALLOWLIST', 'command', config.commandAllowlist], ['TASK_ALLOWLIST', 'task', config.taskAllowlist], ['PLAN_ALLOWLIST', 'plan', config.planAllowlist]] as const
+  for (const [name, what, pattern] of allowlists) {
+    if (pattern === null) fastify.log.info(`${name} is not set: every valid ${what} may run`)
     else fastify.log.info({ pattern: pattern.source }, `${name} in force`)
   }
   // Before anything new starts: what a previous run left running is ended and marked.

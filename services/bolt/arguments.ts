@@ -119,7 +119,13 @@ function checkedParams (given: Record<string, unknown> | undefined): Record<stri
   return params
 }
 
-const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential/i
+const SECRET_NAME = /pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential/i
+
+/** A key whose value is a secret; `-` reads as `_`, so Bolt's own spelling (`private-key`) is caught too. */
+export function isSecretName (key: string): boolean {
+  return SECRET_NAME.test(key.replaceAll('-', '_'))
+}
+
 /** A secret value as written in a shell command: quoted, or up to the next blank. */
 const VALUE = String.raw`('[^']*'|"[^"]*"|[^\s'"]+)`
 // Secrets inside a command string, each kept up to and including its marker:
@@ -155,7 +161,7 @@ export function redactParams (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactParams)
   if (typeof value !== 'object' || value === null) return value
   const out: Record<string, unknown> = {}
-  for (const [key, inner] of Object.entries(value)) out[key] = SECRET_KEY.test(key) ? '[REDACTED]' : redactParams(inner)
+  for (const [key, inner] of Object.entries(value)) out[key] = isSecretName(key) ? '[REDACTED]' : redactParams(inner)
   return out
 }
 

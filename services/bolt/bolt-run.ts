@@ -1,7 +1,8 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { ExecutionError } from '../../schemas/index.js'
-import { BoltDocumentParser, BoltStdoutDemux } from './output-parser.js'
+import { BoltDocumentParser, BoltStdoutDemux, type DocumentParser } from './output-parser.js'
+import { PlanDocumentParser } from './plan-document.js'
 import { OutputBudget } from './output-limit.js'
 import { groupHasLiveProcess, signalGroup } from './process-group.js'
 import { applyResultBudget } from './result-budget.js'
@@ -27,7 +28,7 @@ export class BoltRun {
   private readonly budget: OutputBudget
   /** A task's stderr per target as streamed: Bolt's document does not keep it. */
   private readonly liveStderr = new Map<string, string>()
-  private readonly document: BoltDocumentParser
+  private readonly document: DocumentParser
   private readonly stderr: StderrLines
   private truncatedNotified = false
   private settled = false
@@ -55,7 +56,11 @@ export class BoltRun {
   ) {
     this.budget = new OutputBudget(request.maxOutputBytes)
     // Strings inside one result line are bounded too; the results are cut to the budget later.
-    this.document = new BoltDocumentParser({ type: request.invocation.type, maxStringChars: request.maxOutputBytes + 1024 })
+    const { type } = request.invocation
+    const maxStringChars = request.maxOutputBytes + 1024
+    this.document = type === 'plan'
+      ? new PlanDocumentParser({ maxStringChars, maxResultChars: request.maxOutputBytes })
+      : new BoltDocumentParser({ type, maxStringChars })
     this.stderr = new StderrLines(
       (line) => this.emit('stderr', null, line),
       (line) => this.options.logger.debug({ line }, 'bolt stderr'))
@@ -103,7 +108,8 @@ export class BoltRun {
   }
 
   private readStdout (stdout: Readable): void {
-    const demux = new BoltStdoutDemux({ output: (stream, target, text) => this.emit(stream, target, text) }, this.document)
+    const sink = { output: (stream: 'stdout' | 'stderr', target: string, text: string) => this.emit(stream, target, text) }
+    const demux = new BoltStdoutDemux(sink, this.document, this.request.invocation.type === 'plan')
     // Bytes, not text: a stream line may end inside a character that the next one finishes.
     stdout.on('data', (chunk: Buffer) => demux.push(chunk))
     stdout.once('end', () => demux.end())
@@ -202,7 +208,7 @@ export class BoltRun {
     clearTimeout(this.pipeTimer)
     clearTimeout(this.groupTimer)
     this.request.signal?.removeEventListener('abort', this.onAbort)
-    const doc = this.document.finish()
+    const doc = this.document.finish(this.exitCode)
     const { invocation, maxOutputBytes } = this.request
     const resultsCut = applyResultBudget(doc.results, this.liveStderr, invocation.type, maxOutputBytes)
     if (this.end === 'spawn-failed') doc.error = null

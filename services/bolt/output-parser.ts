@@ -12,7 +12,7 @@ const MAX_STREAM_LINE_BYTES = 16384
 /** Text kept for the document's head/tail and for plain-text fatal output. */
 const MAX_SMALL_TEXT = 64 * 1024
 /** Item keys whose values are never used: `merged_output` repeats stdout and stderr. */
-const UNUSED_KEYS: ReadonlySet<string> = new Set(['merged_output'])
+export const UNUSED_KEYS: ReadonlySet<string> = new Set(['merged_output'])
 const NL = 0x0a
 const CR = 0x0d
 const OPEN_BRACKET = 0x5b
@@ -29,6 +29,16 @@ export interface ParsedDocument {
   error: ExecutionError | null
   /** Some strings of the document were shortened to bound memory. */
   truncated: boolean
+  /** A plan's return value: `result` when it fits the output budget, else `resultTruncated`. */
+  plan?: { result?: unknown, resultTruncated?: true }
+}
+
+/** What the demux feeds the lines that are not stream lines to. */
+export interface DocumentParser {
+  pushFragment: (fragment: string) => void
+  endLine: () => void
+  /** Called once Bolt's stdout has ended and Bolt has exited (`exitCode` null: by a signal). */
+  finish: (exitCode: number | null) => ParsedDocument
 }
 
 /**
@@ -46,6 +56,20 @@ function streamMark (bytes: Buffer, from: number, end: number): number {
     if ((a === 0x6f && b === 0x75 && c === 0x74) || (a === 0x65 && b === 0x72 && c === 0x72)) return at // out, err
   }
   return -1
+}
+
+const QUOTE = 0x22
+const OPEN_BRACE = 0x7b
+
+/**
+ * Whether the would-be target name `bytes[from, end)` is the start of a JSON array instead:
+ * `[{"target":…`, `["a] out: b"]`, `[1,"…`. Bolt's target names (inventory names and URIs) never
+ * start with `{`, `[` or `"` and never hold a `"`.
+ */
+function isJsonArrayHead (bytes: Buffer, from: number, end: number): boolean {
+  const first = bytes[from]
+  if (first === OPEN_BRACE || first === OPEN_BRACKET || first === QUOTE) return true
+  return bytes.subarray(from, end).includes(QUOTE)
 }
 
 const isContinuation = (byte: number | undefined): boolean => byte !== undefined && (byte & 0xc0) === 0x80
@@ -80,7 +104,11 @@ export class BoltStdoutDemux {
   /** Per stream and target: the first bytes of a character their last stream line ended inside. */
   private readonly unfinished = new Map<string, { stream: 'stdout' | 'stderr', target: string, bytes: Buffer }>()
 
-  constructor (private readonly sink: OutputSink, private readonly document: BoltDocumentParser) {}
+  /**
+   * `jsonLines`: a plan's return value is a compact JSON line that may start with `[` (an array,
+   * a ResultSet); such a line is never taken for a stream line (see `isJsonArrayHead`).
+   */
+  constructor (private readonly sink: OutputSink, private readonly document: DocumentParser, private readonly jsonLines = false) {}
 
   push (chunk: Buffer): void {
     let from = 0
@@ -139,7 +167,7 @@ export class BoltStdoutDemux {
   /** The line `bytes[from, end)`, without its line end. */
   private line (bytes: Buffer, from: number, end: number): void {
     const mark = bytes[from] === OPEN_BRACKET ? streamMark(bytes, from, end) : -1
-    if (mark === -1) {
+    if (mark === -1 || (this.jsonLines && isJsonArrayHead(bytes, from + 1, mark))) {
       this.documentFragment(bytes.subarray(from, end))
       return this.documentLineEnd()
     }
@@ -195,13 +223,13 @@ export class BoltStdoutDemux {
 
 type DocState = 'start' | 'plain' | 'object' | 'items' | 'tail' | 'done'
 
-interface BoltItem {
+export interface BoltItem {
   target?: unknown
   status?: unknown
   value?: unknown
 }
 
-interface BoltErrorObject {
+export interface BoltErrorObject {
   kind?: unknown
   msg?: unknown
   issue_code?: unknown
@@ -215,7 +243,7 @@ export interface DocumentParserOptions {
 }
 
 /** Parses Bolt's JSON result document line by line. */
-export class BoltDocumentParser {
+export class BoltDocumentParser implements DocumentParser {
   private state: DocState = 'start'
   private line: JsonStringCapper | null = null
   private small = ''
@@ -302,7 +330,7 @@ export class BoltDocumentParser {
   }
 
   /** Called once Bolt's stdout has ended. */
-  finish (): ParsedDocument {
+  finish (_exitCode?: number | null): ParsedDocument {
     const state = this.state
     this.state = 'done'
     let error = this.error
@@ -340,7 +368,7 @@ export class BoltDocumentParser {
   }
 }
 
-function toExecutionError (raw: BoltErrorObject | undefined): ExecutionError {
+export function toExecutionError (raw: BoltErrorObject | undefined): ExecutionError {
   const error: ExecutionError = {
     kind: typeof raw?.kind === 'string' ? raw.kind : 'bolt/error',
     message: typeof raw?.msg === 'string' ? raw.msg : 'Bolt reported an error without a message'

@@ -16,7 +16,7 @@ import {
 // that reads the environment: the rest of the service, Bolt's environment included, gets a Config.
 
 /** Settings whose value is turned into something else (or left out) on the way to Config. */
-type Derived = 'boltEnvPassthrough' | 'trustProxy' | 'commandAllowlist' | 'taskAllowlist' | 'authTokens' |
+type Derived = 'boltEnvPassthrough' | 'trustProxy' | 'commandAllowlist' | 'taskAllowlist' | 'planAllowlist' | 'authTokens' |
   'authTokensFile' | 'corsOrigins' | 'puppetRunAs'
 
 /** Every setting under its camelCase name (settings.ts), with the derived values below in place of their text. */
@@ -37,6 +37,7 @@ export interface Config extends Omit<CamelSettings, Derived> {
   /** Anchored: the whole command must match. Null = every command is allowed. */
   commandAllowlist: RegExp | null
   taskAllowlist: RegExp | null
+  planAllowlist: RegExp | null
   /** API tokens (hashes only); empty = open mode. */
   authTokens: TokenEntry[]
   /** Where the tokens came from, for the start-up log. */
@@ -72,6 +73,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     databasePath: values.DATABASE_PATH === ':memory:' ? ':memory:' : resolve(cwd, values.DATABASE_PATH),
     commandAllowlist: allowlist('COMMAND_ALLOWLIST', values.COMMAND_ALLOWLIST),
     taskAllowlist: allowlist('TASK_ALLOWLIST', values.TASK_ALLOWLIST),
+    planAllowlist: allowlist('PLAN_ALLOWLIST', values.PLAN_ALLOWLIST),
     authTokens,
     authSources,
     corsOrigins,

@@ -77,6 +77,8 @@ export const Settings = Type.Object({
     '`BOLT_STREAM_COMMAND_NOT_ALLOWED`; empty = all allowed'),
   TASK_ALLOWLIST: Str('', 'regular expression a whole task name must match; package operations are the task ' +
     '`package`; refused: 403 `BOLT_STREAM_TASK_NOT_ALLOWED`; empty = all allowed'),
+  PLAN_ALLOWLIST: Str('', 'regular expression a whole plan name must match; refused: 403 ' +
+    '`BOLT_STREAM_PLAN_NOT_ALLOWED`; empty = all allowed. The command and task allowlists do not reach inside a plan'),
   AUTH_TOKENS: Str('', 'API tokens: `name scope1,scope2 sha256-hex` entries separated by newlines or `;` ' +
     '(see [Security](#security))'),
   AUTH_TOKENS_FILE: Str('', 'a file of the same entries, one per line, `#` comments; read at start-up. ' +

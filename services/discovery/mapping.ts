@@ -1,5 +1,6 @@
 import type { Group, InventoryTarget, ItemSummary, Parameter, PlanDetail, TaskDetail } from '../../schemas/index.js'
-import { isSecretName, REDACTED, redactSecrets, redactText } from './redaction.js'
+import { isSecretName } from '../bolt/arguments.js'
+import { REDACTED, redactSecrets, redactText } from './redaction.js'
 
 // Bolt's discovery documents (see test/fixtures/captures/README.md, "Discovery output") as the
 // API answers them. Only the fields named here pass: server paths (`files`, `module_dir`,

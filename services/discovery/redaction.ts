@@ -1,19 +1,9 @@
-import { redactCommand } from '../bolt/arguments.js'
+import { isSecretName, redactCommand } from '../bolt/arguments.js'
 
 // What the discovery answers must not show: the values of secret-named keys (at any depth), and
 // secrets a value carries in a form of its own (a URL's password, a PEM private key).
 
 export const REDACTED = '[REDACTED]'
-
-/**
- * The secret-name rule of task parameters (services/bolt/arguments.ts), read with `-` as `_`
- * so that Bolt's own spelling (`private-key`, `sudo-password`) is caught too.
- */
-const SECRET_NAME = /pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential/i
-
-export function isSecretName (key: string): boolean {
-  return SECRET_NAME.test(key.replaceAll('-', '_'))
-}
 
 const PEM_PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
 

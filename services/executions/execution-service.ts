@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { buildBoltInvocation, type BoltArgsOptions, type BoltInvocation, type OperationSpec } from '../bolt/arguments.js'
 import type { BoltRunner, RunOutcome } from '../bolt/runner.js'
 import {
-  CommandNotAllowedError, ExecutionFinishedError, ExecutionNotFoundError, QueueFullError, ShuttingDownError, TaskNotAllowedError
+  CommandNotAllowedError, ExecutionFinishedError, ExecutionNotFoundError, QueueFullError, ShuttingDownError, TaskNotAllowedError, PlanNotAllowedError
 } from '../errors.js'
 import type { ExecutionStore } from '../store/execution-store.js'
 import type { Logger } from '../logger.js'
@@ -26,6 +26,7 @@ export interface ExecutionServiceOptions {
   /** Operator policies: what commands and tasks may run (null: anything valid). */
   commandAllowlist?: RegExp | null
   taskAllowlist?: RegExp | null
+  planAllowlist?: RegExp | null
   logger: Logger
 }
 
@@ -135,7 +136,8 @@ export class ExecutionService {
   }
 
   private checkPolicy (spec: OperationSpec): void {
-    const { commandAllowlist, taskAllowlist } = this.options
+    const { commandAllowlist, taskAllowlist, planAllowlist } = this.options
+    if (spec.type === 'plan' && planAllowlist != null && !planAllowlist.test(spec.plan)) throw new PlanNotAllowedError(spec.plan)
     if (spec.type === 'command' && commandAllowlist != null && !commandAllowlist.test(spec.command)) throw new CommandNotAllowedError()
     // A package operation is the `package` task, so the task policy decides it too.
     const task = spec.type === 'task' ? spec.task : spec.type === 'package' ? 'package' : null
@@ -215,7 +217,7 @@ export class ExecutionService {
   private async finish (record: ExecutionRecord, outcome: RunOutcome): Promise<void> {
     const { status, error, results } = decideOutcome(outcome)
     this.options.logger.info({ executionId: record.id, status, exitCode: outcome.exitCode }, 'execution finished')
-    await this.conclude(record.id, { status, error, results, outputTruncated: outcome.outputTruncated })
+    await this.conclude(record.id, { status, error, results, outputTruncated: outcome.outputTruncated, plan: outcome.document.plan })
   }
 
   /**
@@ -228,18 +230,21 @@ export class ExecutionService {
     error: ExecutionError | null
     results?: TargetResult[]
     outputTruncated?: boolean
+    /** A plan's return value (only on success). */
+    plan?: { result?: unknown, resultTruncated?: true }
   }): Promise<void> {
     const { store, manager } = this.options
     const { status, error, results = [], outputTruncated = false } = end
+    const returned = error === null ? end.plan ?? {} : {}
     const completedAt = new Date().toISOString()
     const finalRecord = async (): Promise<void> => {
-      await store.update(id, { status, completedAt, error, ...(end.results !== undefined ? { results } : {}), outputTruncated })
+      await store.update(id, { status, completedAt, error, ...(end.results !== undefined ? { results } : {}), outputTruncated, ...returned })
       await store.setProcessGroup(id, null)
     }
     // Its terminal event already went out (a failure after it): only the record is left to fix.
     if (!manager.isLive(id) || manager.terminalSeq(id) !== null) return finalRecord()
     manager.append(id, 'status', { status })
-    if (error === null) await manager.terminate(id, 'complete', { status, results, outputTruncated }, finalRecord)
+    if (error === null) await manager.terminate(id, 'complete', { status, results, outputTruncated, ...returned }, finalRecord)
     else await manager.terminate(id, 'error', { status, error }, finalRecord)
   }
 
@@ -305,6 +310,8 @@ export function decideOutcome (outcome: RunOutcome): { status: ExecutionStatus, 
     }
     return { status: 'failed', error: { ...doc.error, message }, results }
   }
+  // A plan that ended well returned something other than results (a hash, a string, nothing).
+  if (results.length === 0 && doc.plan !== undefined) return { status: 'success', error: null, results }
   if (results.length === 0) {
     return { status: 'failed', error: { kind: 'bolt-stream/no-results', message: 'Bolt reported no results' }, results }
   }

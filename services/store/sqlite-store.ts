@@ -235,7 +235,8 @@ export class SqliteStore implements ExecutionStore {
       this.checkpointer.on('error', () => {
         // Without it, checkpoints fall back to this connection.
         this.checkpointer = null
-        this.db.pragma('wal_autocheckpoint = 1000')
+        // A worker that fails while the store closes finds the connection already shut.
+        if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000')
       })
     }
   }

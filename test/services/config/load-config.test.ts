@@ -208,7 +208,7 @@ t.test('every setting is in the config under its camelCase name; derived values 
     'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'discoveryCacheTtlMs',
     'discoveryTimeoutMs', 'executionTimeoutMs',
     'historyMaxBytes', 'host', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
-    'maxStreams', 'maxStreamsPerClient', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
+    'maxStreams', 'maxStreamsPerClient', 'planAllowlist', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
     'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions', 'shutdownGraceMs', 'store', 'storeCacheMaxBytes',
     'streamFlushIntervalMs', 'streamHeartbeatMs', 'streamMaxBufferedBytes', 'streamStallTimeoutMs',
     'streamTicketTtlMs', 'taskAllowlist', 'trustProxy'

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { buildBoltInvocation } from '../../../services/bolt/arguments.js'
-import { isSecretName, redactSecrets, redactText } from '../../../services/discovery/redaction.js'
+import { buildBoltInvocation, isSecretName } from '../../../services/bolt/arguments.js'
+import { redactSecrets, redactText } from '../../../services/discovery/redaction.js'
 
 const NAMES = ['password', 'db_pass', 'passwd', 'passphrase', 'secret', 'client_secret', 'token', 'api_key', 'apikey',
   'private_key', 'credentials', 'user', 'host', 'port', 'env', 'tier', 'role', 'datacenter', 'key', 'name']
@@ -13,6 +13,9 @@ t.test('the secret-name rule is the one task parameters are redacted by', async 
   }
   t.ok(isSecretName('private-key'), "Bolt's hyphenated spelling too")
   t.ok(isSecretName('sudo-password'))
+  const { display } = buildBoltInvocation({ type: 'task', targets: ['a'], task: 'x', params: { conn: { 'private-key': 'k', host: 'h' } } },
+    { projectDir: '/p', puppetAgentCommand: 'puppet agent', puppetRunAs: null })
+  t.match(display, '{"conn":{"private-key":"[REDACTED]","host":"h"}}', 'a hyphenated key nested in a parameter is redacted in the command line')
 })
 
 t.test('redactSecrets: keys at any depth, URL passwords and PEM private keys in values', async (t) => {

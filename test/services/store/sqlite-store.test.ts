@@ -58,7 +58,7 @@ t.test('a database of schema version 1 is migrated in place: old records read wi
   t.same((await store.list({ rerunOf: 'old', limit: 10 })).executions.map((r) => r.id), ['new'], 'the rerunOf filter works on a migrated database')
   await store.close()
   const check = new Database(path, { readonly: true })
-  t.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '3')
+  t.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '4')
   check.close()
 })
 
