@@ -26,6 +26,7 @@ const CASES: Record<string, RouteCase> = {
   'POST /api/tasks': { scopes: ['execute'], ok: 202, request: () => ({ path: '/api/tasks', body: { targets: ['web1'], task: 'demo::info' } }) },
   'POST /api/puppet-runs': { scopes: ['execute'], ok: 202, request: () => ({ path: '/api/puppet-runs', body: { targets: ['web1'] } }) },
   'POST /api/packages': { scopes: ['execute'], ok: 202, request: () => ({ path: '/api/packages', body: { targets: ['web1'], name: 'nginx' } }) },
+  'POST /api/plans': { scopes: ['execute'], ok: 202, request: () => ({ path: '/api/plans', body: { plan: 'demo::deploy', params: { targets: 'web1' } } }) },
   'GET /api/executions': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/executions' }) },
   'GET /api/executions/:id': { scopes: ['read'], ok: 200, request: (ids) => ({ path: `/api/executions/${ids.finished}` }) },
   'DELETE /api/executions/:id': { scopes: ['execute'], ok: 204, request: (ids) => ({ path: `/api/executions/${ids.deletable}` }) },
@@ -44,6 +45,9 @@ const CASES: Record<string, RouteCase> = {
   'GET /api/targets': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/targets?group=unreachable' }) },
   'GET /api/groups': { scopes: ['read'], ok: 200, request: () => ({ path: '/api/groups' }) }
 }
+
+/** Routes that need no token. */
+const PUBLIC = ['GET /api/info', 'HEAD /api/info']
 
 async function call (base: string, method: string, req: { path: string, body?: unknown, headers?: Record<string, string> }, auth: Record<string, string>) {
   const headers: Record<string, string> = { ...req.headers, ...auth }
@@ -66,9 +70,16 @@ async function finishedExecution (app: TestApp, command = 'echo done'): Promise<
 t.test('every /api route × {no token, bad token, token without the scope, good token}', async (t) => {
   const app = await build(t, { listen: true, env: { AUTH_TOKENS: tokens.env } })
   const apiRoutes = app.routes().filter((r) => r.url.startsWith('/api') && r.method !== 'OPTIONS')
-  // The matrix covers every route the app has: a new route without a case fails here.
+  // The matrix covers every route the app has: a new route without a case fails here. The one
+  // public route (what a page needs to know before it has a token) answers without one.
   const covered = new Set(Object.keys(CASES).flatMap((key) => key.startsWith('GET ') ? [key, key.replace(/^GET/, 'HEAD')] : [key]))
-  t.same(apiRoutes.map((r) => `${r.method} ${r.url}`).sort(), [...covered].sort(), 'the matrix lists every /api route')
+  const routeKeys = apiRoutes.map((r) => `${r.method} ${r.url}`)
+  t.same(routeKeys.filter((k) => !PUBLIC.includes(k)).sort(), [...covered].sort(), 'the matrix lists every /api route')
+  for (const key of PUBLIC) {
+    const [method, path] = key.split(' ')
+    t.ok(routeKeys.includes(key), `${key} exists`)
+    t.equal((await call(app.url, method, { path }, {})).status, 200, `${key}: public`)
+  }
 
   for (const [key, rc] of Object.entries(CASES)) {
     for (const method of key.startsWith('GET ') ? ['GET', 'HEAD'] : [key.split(' ')[0]]) {
