@@ -176,3 +176,23 @@ t.test('a plan chosen from discovery runs from the run page with its parameter f
   t.ok((await lineTexts(page)).some((l) => l.includes('step 3')), 'the plan\'s output')
   t.same(watch.problems(), [])
 })
+
+t.test('a running execution is cancelled from the viewer; an unknown one says so', { skip: noChromium }, async (t) => {
+  const ctx = await build(t, { listen: true })
+  const gate = join(tempDir(t), 'never')
+  const res = await fetch(`${ctx.url}/api/commands`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ targets: ['alpha'], command: gatedCommand(gate, 'waiting', 'never printed'), expertMode: true })
+  })
+  const { executionId } = await res.json() as { executionId: string }
+  const page = await (await launch(t)).newPage()
+  await page.goto(`${ctx.url}/executions/${executionId}`)
+  await page.getByTestId('output-line').filter({ hasText: 'waiting' }).waitFor()
+  await page.getByRole('button', { name: 'Cancel' }).click()
+  t.equal(await waitStatus(page, 'cancelled'), 'cancelled')
+  t.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 0, 'nothing left to cancel')
+  t.equal(await page.getByTestId('output-line').filter({ hasText: 'never printed' }).count(), 0)
+
+  await page.goto(`${ctx.url}/executions/3f1c2a4e-8d5b-4c1a-9e2f-7a6b5c4d3e2f`)
+  await page.getByRole('heading', { name: 'Execution not found' }).waitFor()
+  t.pass('an unknown execution is a page that says so')
+})
