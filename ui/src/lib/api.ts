@@ -14,8 +14,11 @@ export function api (): BoltStreamClient {
 /** A message for people from whatever an API call threw. */
 export function errorMessage (err: unknown): string {
   if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code
-    return typeof code === 'string' && code !== '' ? `${err.message} (${code})` : err.message
+    const { code, status } = err as { code?: unknown, status?: unknown }
+    const text = typeof code === 'string' && code !== '' ? `${err.message} (${code})` : err.message
+    if (status === 401) return `${text}: paste an API token in the field at the top`
+    if (status === 403) return `${text}: your token lacks that scope`
+    return text
   }
   return String(err)
 }
