@@ -285,10 +285,8 @@ async function openEventSource (context: Context, lastId: string | undefined): P
  */
 async function failedOpen ({ client, id }: Context, lastId: string | undefined, status?: number, message?: string): Promise<boolean> {
   if (status === 204) return false
-  if (status !== undefined) {
-    const error = new BoltStreamError(message ?? `HTTP ${status}`, { status })
-    if (!isRetryable(error) || status < 300) throw error
-  }
+  // The package tells the status (not the body or Retry-After): a known answer needs no probe.
+  if (status !== undefined && status >= 300) throw new BoltStreamError(message ?? `HTTP ${status}`, { status })
   const record = await client.getExecution(id)
   if (FINISHED.has(record.status)) {
     const page = await client.events(id, { after: lastId === undefined ? 0 : Number(lastId), limit: 1 })
