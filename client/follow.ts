@@ -219,8 +219,9 @@ async function openEventSource (context: Context, lastId: string | undefined): P
   const onAbort = (): void => end()
   options.signal?.addEventListener('abort', onAbort, { once: true })
 
+  let isOpen = false
   const opened = new Promise<boolean>((resolve, reject) => {
-    es.addEventListener('open', () => resolve(true))
+    es.addEventListener('open', () => { isOpen = true; resolve(true) })
     for (const type of EVENT_TYPES) {
       es.addEventListener(type, (e) => {
         const message = e as Event & { data?: unknown }
@@ -238,9 +239,8 @@ async function openEventSource (context: Context, lastId: string | undefined): P
       const { data, code, message } = e as Event & { data?: unknown, code?: number, message?: string }
       if (typeof data === 'string' && data.length > 0) return
       // Never let it reconnect by itself: its ticket is spent.
-      const wasOpen = es.readyState === 1
       end()
-      if (!wasOpen && queue.length === 0) {
+      if (!isOpen) {
         failedOpen(context, lastId, code, message).then(resolve, reject)
       } else {
         failure = new BoltStreamError(`The stream was cut${message === undefined ? '' : `: ${message}`}`, { code: 'STREAM_CUT' })
@@ -285,10 +285,8 @@ async function openEventSource (context: Context, lastId: string | undefined): P
  */
 async function failedOpen ({ client, id }: Context, lastId: string | undefined, status?: number, message?: string): Promise<boolean> {
   if (status === 204) return false
-  if (status !== undefined) {
-    const error = new BoltStreamError(message ?? `HTTP ${status}`, { status })
-    if (!isRetryable(error) || status < 300) throw error
-  }
+  // The package tells the status (not the body or Retry-After): a known answer needs no probe.
+  if (status !== undefined && status >= 300) throw new BoltStreamError(message ?? `HTTP ${status}`, { status })
   const record = await client.getExecution(id)
   if (FINISHED.has(record.status)) {
     const page = await client.events(id, { after: lastId === undefined ? 0 : Number(lastId), limit: 1 })
