@@ -17,7 +17,7 @@ import {
 
 /** Settings whose value is turned into something else (or left out) on the way to Config. */
 type Derived = 'boltEnvPassthrough' | 'trustProxy' | 'commandAllowlist' | 'taskAllowlist' | 'planAllowlist' | 'authTokens' |
-  'authTokensFile' | 'corsOrigins' | 'puppetRunAs'
+  'authTokensFile' | 'corsOrigins' | 'puppetRunAs' | 'metricsEnabled'
 
 /** Every setting under its camelCase name (settings.ts), with the derived values below in place of their text. */
 export interface Config extends Omit<CamelSettings, Derived> {
@@ -45,6 +45,7 @@ export interface Config extends Omit<CamelSettings, Derived> {
   corsOrigins: string[]
   /** Null = no `--run-as`. */
   puppetRunAs: string | null
+  metricsEnabled: boolean
 }
 
 // Our own instance: the first error only (settings are checked in their declared order), and
@@ -77,7 +78,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     authTokens,
     authSources,
     corsOrigins,
-    puppetRunAs: values.PUPPET_RUN_AS === '' ? null : values.PUPPET_RUN_AS
+    puppetRunAs: values.PUPPET_RUN_AS === '' ? null : values.PUPPET_RUN_AS,
+    metricsEnabled: values.METRICS_ENABLED === 'true'
   }
 }
 
