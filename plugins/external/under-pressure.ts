@@ -35,13 +35,15 @@ export default fp(async function loadShedding (fastify) {
     pressureHandler: () => undefined
   })
 
+  // Read from the plugin's samples rather than isUnderPressure(): a sample interval in which the
+  // loop recorded no delay at all (right after start-up) reads as an infinite delay there, and
+  // would shed requests of an idle service.
   const overloaded = (): string | null => {
-    if (!fastify.isUnderPressure()) return null
     const { eventLoopDelay, heapUsed, rssBytes } = fastify.memoryUsage()
-    if (config.shedMaxEventLoopDelayMs > 0 && eventLoopDelay > config.shedMaxEventLoopDelayMs) return REASONS.eventLoopDelay
+    if (config.shedMaxEventLoopDelayMs > 0 && Number.isFinite(eventLoopDelay) && eventLoopDelay > config.shedMaxEventLoopDelayMs) return REASONS.eventLoopDelay
     if (config.shedMaxHeapUsedBytes > 0 && heapUsed > config.shedMaxHeapUsedBytes) return REASONS.heapUsedBytes
     if (config.shedMaxRssBytes > 0 && rssBytes > config.shedMaxRssBytes) return REASONS.rssBytes
-    return 'the service is overloaded'
+    return null
   }
 
   fastify.addHook('onRequest', async (request, reply) => {
