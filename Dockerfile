@@ -14,6 +14,7 @@ COPY tsconfig.json tsconfig.build.json app.ts server.ts ./
 COPY plugins ./plugins
 COPY routes ./routes
 COPY services ./services
+COPY schemas ./schemas
 RUN npm run build && npm prune --omit=dev
 
 # 2. Install OpenBolt (Ruby >= 3.2); native gem extensions need a compiler here only.

@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+// From the source tree (tsx) or from dist/ (compiled): the nearest package.json above.
+const manifest = ['../../package.json', '../../../package.json'].map((p) => new URL(p, import.meta.url)).find((u) => existsSync(u))
+const { version } = manifest === undefined ? { version: '0.0.0' } : JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }
 
 // The OpenAPI 3.1 document is generated from the routes' schemas (schemas/, the one contract) at
 // /docs/json and /docs/yaml, with Swagger UI at /docs. Shared schemas keep their `$id` as their
