@@ -537,16 +537,23 @@ function medianOfRuns (runs: Array<Record<string, any>>): Record<string, any> {
 }
 
 async function scenarioP3 (): Promise<Record<string, any>> {
-  // Short and noisy on 2 cores: repeated, service and raw alternating, medians reported.
+  // Short and noisy on 2 cores: repeated, service, service without metrics and raw alternating,
+  // medians reported. The service runs as deployed, metrics on (the default).
   const serviceRuns: Array<Record<string, any>> = []
+  const noMetricsRuns: Array<Record<string, any>> = []
   const rawRuns: Array<Record<string, any>> = []
   for (let i = 1; i <= P3.repeats; i++) {
     const svc = await startService(`p3-service-${i}`)
     serviceRuns.push(await p3One(svc).finally(() => stop(svc.proc)))
+    const bare = await startService(`p3-service-no-metrics-${i}`, { METRICS_ENABLED: 'false' })
+    noMetricsRuns.push(await p3One(bare).finally(() => stop(bare.proc)))
     const raw = await startRaw(`p3-raw-${i}`)
     rawRuns.push(await p3One(raw).finally(() => stop(raw.proc)))
   }
   const service = medianOfRuns(serviceRuns)
+  const noMetrics = medianOfRuns(noMetricsRuns)
+  // Each repeat's pair ran back to back on the same machine state: their ratio, then the median.
+  const metricsRatio = median(serviceRuns.map((r, i) => r.deliveriesPerS / noMetricsRuns[i].deliveriesPerS))
   const rawResult = medianOfRuns(rawRuns)
   if (PROFILE) {
     // Not used for the figures: the profiler slows the service down.
@@ -555,7 +562,7 @@ async function scenarioP3 (): Promise<Record<string, any>> {
     const profiled = await p3One(prof).finally(() => stop(prof.proc))
     summariseProfile('P3', before, profiled.monoWindowUs as { fromUs: number, toUs: number }, `deliveries/s while profiled: ${String(profiled.deliveriesPerS)}`)
   }
-  return { service, raw: rawResult }
+  return { service, raw: rawResult, noMetrics, metricsRatio: Math.round(metricsRatio * 1000) / 1000 }
 }
 
 function pipeRun (): Promise<number> {
@@ -733,6 +740,9 @@ function rows (s: Record<string, any>): Row[] {
     const sv = p3.service
     const rw = p3.raw
     out.push({ id: 'P3', metric: `deliveries/s (lines to subs), median of ${P3.repeats}`, service: String(Math.round(sv.deliveriesPerS)), raw: String(Math.round(rw.deliveriesPerS)), ratio: ratio(sv.deliveriesPerS, rw.deliveriesPerS), target: '≥ 0.5×', met: yes(sv.deliveriesPerS >= 0.5 * rw.deliveriesPerS && sv.allDelivered === true) })
+    if (p3.noMetrics !== undefined) {
+      out.push({ id: 'P3', metric: `deliveries/s, metrics on / off (median of ${P3.repeats} paired ratios)`, service: String(Math.round(sv.deliveriesPerS)), raw: `${Math.round(p3.noMetrics.deliveriesPerS)} (off)`, ratio: `${Number(p3.metricsRatio).toFixed(3)}×`, target: '≥ 0.95×', met: yes(p3.metricsRatio >= 0.95 && p3.noMetrics.allDelivered === true) })
+    }
     out.push({ id: 'P3', metric: `event-loop delay p99 (ms), median of ${P3.repeats}`, service: fmt(sv.eld.p99), raw: fmt(rw.eld.p99), ratio: ratio(sv.eld.p99, rw.eld.p99), target: '≤ 50', met: yes(sv.eld.p99 <= 50) })
     out.push({ id: 'P3', metric: `event-loop delay max (ms), median of ${P3.repeats}`, service: fmt(sv.eld.max), raw: fmt(rw.eld.max), ratio: ratio(sv.eld.max, rw.eld.max), target: '–', met: '' })
   }
@@ -817,7 +827,7 @@ async function main (): Promise<void> {
   const scenarios: Array<[string, string, () => Promise<Record<string, any>>, number]> = [
     ['P1', `1 execution, ${P1.rate} lines/s for ${P1.seconds} s, ${P1.subscribers} subscribers`, scenarioP1, 90_000],
     ['P2', `${P2.connections} idle subscribers held ${P2.holdMs / 1000} s (service and raw side by side)`, scenarioP2, 130_000],
-    ['P3', `${P3.executions} executions × ${P3.subscribers} subscribers, ${P3.lines} lines of ${P3.lineBytes} B each, as fast as produced (×${P3.repeats})`, scenarioP3, PROFILE ? 150_000 : 120_000],
+    ['P3', `${P3.executions} executions × ${P3.subscribers} subscribers, ${P3.lines} lines of ${P3.lineBytes} B each, as fast as produced (×${P3.repeats}; service with and without metrics, raw)`, scenarioP3, PROFILE ? 200_000 : 170_000],
     ['P4', `1 execution printing ${P4.bytes / MB} MB, 1 subscriber`, scenarioP4, PROFILE ? 150_000 : 100_000],
     ['P5', `late joiner replaying a finished execution of ≥ ${P5.minEvents} events`, scenarioP5, 60_000]
   ]
