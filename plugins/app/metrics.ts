@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import fp from 'fastify-plugin'
 import { ServiceMetrics } from '../../services/metrics/service-metrics.js'
@@ -7,8 +7,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Prometheus metrics; null with METRICS_ENABLED=false. */
     metrics: ServiceMetrics | null
-    /** The port of the METRICS_PORT listener once ready (its own port when 0 was asked of it in tests). */
-    metricsAddress: () => AddressInfo | null
   }
 }
 
@@ -16,8 +14,6 @@ declare module 'fastify' {
 // reads at scrape time come from the decorations those services leave.
 export default fp(async function metrics (fastify) {
   const { config } = fastify
-  let listener: Server | null = null
-  fastify.decorate('metricsAddress', () => listener?.address() as AddressInfo | null ?? null)
   if (!config.metricsEnabled) {
     fastify.decorate('metrics', null)
     return
@@ -39,7 +35,7 @@ export default fp(async function metrics (fastify) {
 
   if (config.metricsPort === 0) return
   // Its own listener, for a scraper that reaches a port the API's callers do not: no tokens.
-  listener = createServer((req, res) => {
+  const server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: the metrics are at GET /metrics\n')
       return
@@ -51,7 +47,6 @@ export default fp(async function metrics (fastify) {
         res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics could not be collected\n')
       })
   })
-  const server = listener
   fastify.addHook('onReady', async () => {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
