@@ -90,6 +90,8 @@ export function testConfig (dir: string, env: Record<string, string> = {}, stand
     // Suites send hundreds of requests from one address; the limiter has its own test.
     RATE_LIMIT_MAX: '1000000',
     MAX_STREAMS_PER_CLIENT: '10000',
+    // A loaded test machine (tap runs files side by side) must not shed requests; shedding has its own test.
+    SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
     BOLT_ENV_PASSTHROUGH: STAND_IN_KNOBS.join(','),
     ...standIn,
     ...env
