@@ -7,14 +7,18 @@ import configPlugin from './plugins/app/config.js'
 import discovery from './plugins/app/discovery.js'
 import errorHandler, { clientErrorHandler, errorBody } from './plugins/app/error-handler.js'
 import executions from './plugins/app/executions.js'
+import metrics from './plugins/app/metrics.js'
 import outputBuffering from './plugins/app/output-buffering.js'
+import requestIdHeader from './plugins/app/request-id.js'
 import schemas from './plugins/app/schemas.js'
 import store from './plugins/app/store.js'
 import streaming from './plugins/app/streaming.js'
 import validation from './plugins/app/validation.js'
 import cors from './plugins/external/cors.js'
+import openapi from './plugins/external/openapi.js'
 import rateLimit from './plugins/external/rate-limit.js'
 import sse from './plugins/external/sse.js'
+import loadShedding from './plugins/external/under-pressure.js'
 import commandsRoute from './routes/api/commands/index.js'
 import executionsRoutes from './routes/api/executions/index.js'
 import executionLogsRoutes from './routes/api/executions/logs.js'
@@ -32,7 +36,9 @@ import ticketsRoute from './routes/api/tickets/index.js'
 import healthRoutes from './routes/health/index.js'
 import infoRoute from './routes/api/info/index.js'
 import viewerRoutes from './routes/viewer/index.js'
+import metricsRoute from './routes/metrics/index.js'
 import { redactUrl } from './services/auth/url-redaction.js'
+import { executionIdOf, requestId } from './services/http/request-id.js'
 import type { Config } from './services/config/load-config.js'
 
 export interface AppOptions {
@@ -53,6 +59,14 @@ export function serverOptions (config: Config): FastifyServerOptions {
       }
     },
     bodyLimit: 64 * 1024,
+    // X-Request-Id: kept when valid, else made (services/http/request-id.ts); sent back by plugins/app/request-id.ts.
+    requestIdHeader: false,
+    genReqId: requestId,
+    // Every line of a request about an execution carries its executionId, "incoming request" included.
+    childLoggerFactory (logger, bindings, options, rawReq) {
+      const executionId = executionIdOf(rawReq.url)
+      return logger.child(executionId === undefined ? bindings : { ...bindings, executionId }, options)
+    },
     // Which proxies' X-Forwarded-For decides request.ip (the client of the stream limits).
     trustProxy: config.trustProxy,
     // Streams stay open for minutes: closing must not wait for idle keep-alive sockets.
@@ -79,11 +93,16 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(validation)
   await fastify.register(errorHandler)
   await fastify.register(auth)
+  // Operations: request ids, metrics (before the services they observe).
+  await fastify.register(requestIdHeader)
+  await fastify.register(metrics)
 
   // Third-party plugins.
   await fastify.register(cors)
   await fastify.register(rateLimit)
   await fastify.register(sse)
+  await fastify.register(openapi)
+  await fastify.register(loadShedding)
 
   // The app's own plugins.
   await fastify.register(accessControl)
@@ -95,6 +114,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(discovery)
 
   await fastify.register(healthRoutes)
+  await fastify.register(metricsRoute)
   await fastify.register(async (api) => {
     await api.register(commandsRoute)
     await api.register(tasksRoute)

@@ -48,6 +48,17 @@ export interface Spawn {
   env: string[]
 }
 
+export interface RouteInfo {
+  method: string
+  url: string
+  /** The status codes its schema declares. */
+  responses: string[]
+  /** Left out of the API's description (`schema.hide`). */
+  hidden: boolean
+  /** A HEAD route of its own that the description lists (HEAD twins of GETs are not listed). */
+  documentedHead: boolean
+}
+
 export interface TestApp {
   app: FastifyInstance
   config: Config
@@ -56,7 +67,7 @@ export interface TestApp {
   /** Bolt runs the stand-in has seen (version probes left out). */
   spawns: () => Spawn[]
   /** Every route the app registered (HEAD twins included). */
-  routes: () => Array<{ method: string, url: string }>
+  routes: () => RouteInfo[]
   /** The service's log lines so far, parsed (with `captureLogs`). */
   logs: () => Array<Record<string, any>>
   /** The same, as the raw text written. */
@@ -79,6 +90,8 @@ export function testConfig (dir: string, env: Record<string, string> = {}, stand
     // Suites send hundreds of requests from one address; the limiter has its own test.
     RATE_LIMIT_MAX: '1000000',
     MAX_STREAMS_PER_CLIENT: '10000',
+    // A loaded test machine (tap runs files side by side) must not shed requests; shedding has its own test.
+    SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
     BOLT_ENV_PASSTHROUGH: STAND_IN_KNOBS.join(','),
     ...standIn,
     ...env
@@ -96,9 +109,11 @@ export async function build (t: Teardown, options: BuildOptions = {}): Promise<T
   const fastify = Fastify(options.captureLogs === true
     ? { ...base, logger: { ...(base.logger as object), level: 'info', stream: { write: (line: string) => { lines.push(line) } } } }
     : base)
-  const routes: Array<{ method: string, url: string }> = []
+  const routes: RouteInfo[] = []
   fastify.addHook('onRoute', (r) => {
-    for (const method of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method, url: r.url })
+    const responses = Object.keys((r.schema?.response ?? {}) as object)
+    const described = { responses, hidden: r.schema?.hide === true, documentedHead: r.config?.swagger?.exposeHeadRoute === true }
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method, url: r.url, ...described })
   })
   await fastify.register(app, { config })
   await fastify.ready()

@@ -56,7 +56,8 @@ export default fp(async function accessControl (fastify) {
 
   fastify.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
-    if (!route.url.startsWith('/api') || methods.every((m) => m === 'OPTIONS')) return
+    // Outside /api, only routes that declare a scope are checked (/metrics).
+    if ((!route.url.startsWith('/api') && route.config?.scope === undefined) || methods.every((m) => m === 'OPTIONS')) return
     if (route.config?.scope === undefined) throw new Error(`route ${methods.join(',')} ${route.url} does not declare its scope`)
     const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     route.onRequest = [...own, check]

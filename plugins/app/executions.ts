@@ -22,7 +22,8 @@ export default fp(async function executions (fastify) {
     commandAllowlist: config.commandAllowlist,
     taskAllowlist: config.taskAllowlist,
     planAllowlist: config.planAllowlist,
-    logger: fastify.log
+    logger: fastify.log,
+    observer: fastify.metrics?.executions
   })
   fastify.decorate('executions', service)
   const allowlists = [['COMMAND_ALLOWLIST', 'command', config.commandAllowlist], ['TASK_ALLOWLIST', 'task', config.taskAllowlist], ['PLAN_ALLOWLIST', 'plan', config.planAllowlist]] as const
@@ -35,4 +36,4 @@ export default fp(async function executions (fastify) {
   // server.ts drains with the grace period before closing; when closed directly
   // (tests, embedding) nothing may outlive the instance: cancel at once.
   fastify.addHook('onClose', async () => service.drain(0))
-}, { name: 'executions', fastify: '5.x', dependencies: ['config', 'store', 'streaming', 'bolt'] })
+}, { name: 'executions', fastify: '5.x', dependencies: ['config', 'store', 'streaming', 'bolt', 'metrics'] })

@@ -12,7 +12,11 @@ declare module 'fastify' {
 }
 
 export default fp(async function streaming (fastify) {
-  const manager = new StreamManager(fastify.store, { logger: fastify.log, stallTimeoutMs: fastify.config.streamStallTimeoutMs })
+  const manager = new StreamManager(fastify.store, {
+    logger: fastify.log,
+    stallTimeoutMs: fastify.config.streamStallTimeoutMs,
+    onStored: fastify.metrics?.stored
+  })
   const connections = new SseConnections(fastify.config.streamHeartbeatMs, {
     maxStreams: fastify.config.maxStreams,
     maxStreamsPerClient: fastify.config.maxStreamsPerClient
@@ -21,4 +25,4 @@ export default fp(async function streaming (fastify) {
   fastify.decorate('sseConnections', connections)
   // preClose: the server waits for open connections before onClose hooks run.
   fastify.addHook('preClose', async () => connections.endAll())
-}, { name: 'streaming', fastify: '5.x', dependencies: ['config', 'store'] })
+}, { name: 'streaming', fastify: '5.x', dependencies: ['config', 'store', 'metrics'] })

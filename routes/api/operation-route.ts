@@ -30,6 +30,8 @@ export async function launch (
   if (expertMode) request.requireScope('expert', 'expertMode: true')
   const execution = await fastify.executions.create(spec, { expertMode, requestedBy: request.principal?.name ?? null, rerunOf: options.rerunOf })
   const id = execution.record.id
+  // The line that ties the request's id to the execution's.
+  request.log.info({ executionId: id, type: spec.type, status: execution.record.status }, 'execution accepted')
   const callbacks = expertMode ? fastify.outputBuffering.wrap(fastify.streaming.callbacksFor(id)) : undefined
   fastify.executions.run(execution, callbacks)
   return reply.code(202).header('location', `/api/executions/${id}`).send({
@@ -43,7 +45,7 @@ export async function launch (
 export function operationRoute<Body extends TObject> (definition: OperationDefinition<Body>): FastifyPluginAsyncTypebox {
   const schema: { summary: string, body: TObject, response: typeof response } = { summary: definition.summary, body: definition.body, response }
   return async (fastify) => {
-    fastify.post(definition.url, { config: { scope: 'execute' }, schema }, async (request, reply) => {
+    fastify.post(definition.url, { config: { scope: 'execute', shedsLoad: true }, schema }, async (request, reply) => {
       const body = request.body as Static<Body> & { expertMode?: boolean }
       return launch(fastify, request, reply, definition.toSpec(body), { expertMode: body.expertMode === true })
     })

@@ -6,7 +6,9 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   // get the pod restarted in a loop.
   fastify.get('/health/live', { schema: { response: { 200: Health } } }, async () => ({ status: 'ok' }))
 
-  fastify.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async (request, reply) => {
+  // Under load it answers 503 (plugins/external/under-pressure.ts): the pod leaves the Service
+  // until it recovers, without being restarted.
+  fastify.get('/health/ready', { config: { shedsLoad: true }, schema: { response: { 200: Health, 503: Health } } }, async (request, reply) => {
     if (fastify.executions.isDraining) return reply.code(503).send({ status: 'draining', reason: 'The service is shutting down' })
     try {
       await fastify.store.checkWritable()

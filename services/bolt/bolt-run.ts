@@ -8,6 +8,7 @@ import { groupHasLiveProcess, signalGroup } from './process-group.js'
 import { applyResultBudget } from './result-budget.js'
 import type { BoltRunnerOptions, RunEnd, RunOutcome, RunRequest } from './runner.js'
 import { StderrLines } from './stderr-lines.js'
+import type { Logger } from '../logger.js'
 
 /** After Bolt exits, how long a leftover process may hold its pipes open. */
 const PIPE_CLOSE_WAIT_MS = 2000
@@ -48,12 +49,15 @@ export class BoltRun {
   private killedAt: number | undefined
   private child: ChildProcessByStdio<null, Readable, Readable> | undefined
   private pgid: number | undefined
+  /** The request's logger (which names the execution), else the runner's. */
+  private readonly logger: Logger
 
   constructor (
     private readonly options: BoltRunnerOptions,
     private readonly request: RunRequest,
     private readonly resolve: (outcome: RunOutcome) => void
   ) {
+    this.logger = request.logger ?? options.logger
     this.budget = new OutputBudget(request.maxOutputBytes)
     // Strings inside one result line are bounded too; the results are cut to the budget later.
     const { type } = request.invocation
@@ -63,7 +67,7 @@ export class BoltRun {
       : new BoltDocumentParser({ type, maxStringChars })
     this.stderr = new StderrLines(
       (line) => this.emit('stderr', null, line),
-      (line) => this.options.logger.debug({ line }, 'bolt stderr'))
+      (line) => this.logger.debug({ line }, 'bolt stderr'))
   }
 
   start (): void {
@@ -122,7 +126,7 @@ export class BoltRun {
 
   private onError (err: NodeJS.ErrnoException): void {
     if (this.pgid !== undefined) {
-      this.options.logger.warn({ err }, 'Bolt process error')
+      this.logger.warn({ err }, 'Bolt process error')
       return
     }
     this.end = 'spawn-failed'
@@ -145,7 +149,7 @@ export class BoltRun {
     this.killTimer = setTimeout(() => {
       groupHasLiveProcess(pgid).then((alive) => {
         if (!alive) return
-        this.options.logger.warn({ pgid }, 'Bolt process group outlived SIGTERM; sending SIGKILL')
+        this.logger.warn({ pgid }, 'Bolt process group outlived SIGTERM; sending SIGKILL')
         this.kill(pgid)
       }, () => this.kill(pgid))
     }, this.options.killGraceMs)
@@ -191,7 +195,7 @@ export class BoltRun {
     groupHasLiveProcess(this.pgid!).then((alive) => alive, () => false).then((alive) => {
       this.checkingGroup = false
       if (!alive || (this.killedAt !== undefined && Date.now() - this.killedAt > KILLED_GROUP_WAIT_MS)) {
-        if (alive) this.options.logger.error({ pgid: this.pgid }, 'Bolt process group still runs after SIGKILL; ending the execution anyway')
+        if (alive) this.logger.error({ pgid: this.pgid }, 'Bolt process group still runs after SIGKILL; ending the execution anyway')
         clearTimeout(this.killTimer)
         return this.finish()
       }

@@ -23,6 +23,8 @@ export interface RunRequest {
   callbacks?: StreamingCallback
   /** Called once the process exists, with its process group id. */
   onSpawn?: (pgid: number) => void
+  /** Logs about this run (an execution's carries its id); default: the runner's. */
+  logger?: Logger
 }
 
 export type RunEnd = 'exited' | 'spawn-failed' | 'timed_out' | 'cancelled'

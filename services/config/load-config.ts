@@ -18,7 +18,7 @@ import {
 
 /** Settings whose value is turned into something else (or left out) on the way to Config. */
 type Derived = 'boltEnvPassthrough' | 'trustProxy' | 'commandAllowlist' | 'taskAllowlist' | 'planAllowlist' | 'authTokens' |
-  'authTokensFile' | 'corsOrigins' | 'puppetRunAs' | 'viewerDir' | 'demoMode'
+  'authTokensFile' | 'corsOrigins' | 'puppetRunAs' | 'viewerDir' | 'demoMode' | 'metricsEnabled'
 
 /** Every setting under its camelCase name (settings.ts), with the derived values below in place of their text. */
 export interface Config extends Omit<CamelSettings, Derived> {
@@ -49,6 +49,7 @@ export interface Config extends Omit<CamelSettings, Derived> {
   /** Absolute; the built viewer (ui/dist of the install when VIEWER_DIR is empty). */
   viewerDir: string
   demoMode: boolean
+  metricsEnabled: boolean
 }
 
 // Our own instance: the first error only (settings are checked in their declared order), and
@@ -83,7 +84,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     corsOrigins,
     puppetRunAs: values.PUPPET_RUN_AS === '' ? null : values.PUPPET_RUN_AS,
     viewerDir: values.VIEWER_DIR === '' ? join(packageRoot(), 'ui', 'dist') : resolve(cwd, values.VIEWER_DIR),
-    demoMode: values.DEMO_MODE === 'true'
+    demoMode: values.DEMO_MODE === 'true',
+    metricsEnabled: values.METRICS_ENABLED === 'true'
   }
 }
 

@@ -87,6 +87,15 @@ export const Settings = Type.Object({
   CORS_ORIGINS: Str('', 'allowed origins (like `https://ops.example.com`), comma-separated, or `*`; empty = no CORS'),
   PUPPET_AGENT_COMMAND: Str('puppet agent --test --color=false', 'command of a Puppet run; one line, not starting ' +
     'with `-`', { minLength: 1 }),
+  METRICS_ENABLED: OneOf(['true', 'false'], 'true', 'Prometheus metrics at `GET /metrics` (see [Operations](#operations)); ' +
+    '`false`: none, and nothing is counted'),
+  METRICS_PORT: Int(0, 0, 65535, 'serve `/metrics` on this port instead, on its own listener (same `HOST`, no tokens); ' +
+    '`0`: on `PORT`, with the `read` scope when tokens are configured'),
+  SHED_MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0, 60_000, 'above this mean event-loop delay, new executions and readiness ' +
+    'answer 503 with `Retry-After` ([@fastify/under-pressure](https://github.com/fastify/under-pressure)); `0`: not checked'),
+  SHED_MAX_HEAP_USED_BYTES: Int(0, 0, 68_719_476_736, 'the same above this much V8 heap in use; `0`: not checked'),
+  SHED_MAX_RSS_BYTES: Int(0, 0, 68_719_476_736, 'the same above this resident set size; `0`: not checked'),
+  SHED_SAMPLE_INTERVAL_MS: Int(1000, 10, 60_000, 'how often the load is sampled for those checks'),
   PUPPET_RUN_AS: Str('root', '`--run-as` user for Puppet runs; empty = none (for the other settings, empty ' +
     'means the default)'),
   VIEWER_DIR: Str('', 'directory of the built browser viewer (`npm run build` makes it); its pages answer 503 ' +

@@ -41,6 +41,8 @@ const isNotFound = (error: unknown): boolean => error instanceof TaskNotFoundErr
 export class DiscoveryService {
   private readonly runner: ShowRunner
   private readonly cache: SingleFlightCache<Answer>
+  /** Since start: discovery requests, those that ran Bolt, and the runs that failed (for the metrics). */
+  readonly counts = { requests: 0, runs: 0, failedRuns: 0 }
 
   constructor (private readonly options: DiscoveryOptions) {
     this.runner = new ShowRunner({
@@ -97,6 +99,7 @@ export class DiscoveryService {
   }
 
   private cached<T extends Answer> (what: string, refresh: boolean, load: () => Promise<T>): Promise<T> {
+    this.counts.requests++
     const mapped = async (): Promise<T> => {
       try {
         return await load()
@@ -112,13 +115,16 @@ export class DiscoveryService {
     const args = [sub, 'show', '--format=json', `--project=${this.options.projectDir}`, ...extra]
     if (name !== undefined) args.push('--', name)
     let output
+    this.counts.runs++
     try {
       output = await this.runner.run(args)
     } catch (err) {
+      this.counts.failedRuns++
       throw runError(err)
     }
     const answer = readAnswer(output)
     if (!answer.ok) {
+      this.counts.failedRuns++
       this.options.logger.info({ args, kind: answer.kind }, 'Bolt discovery answered with an error')
       throw boltError(answer.kind, answer.message)
     }

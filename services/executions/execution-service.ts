@@ -5,7 +5,7 @@ import {
   CommandNotAllowedError, ExecutionFinishedError, ExecutionNotFoundError, QueueFullError, ShuttingDownError, TaskNotAllowedError, PlanNotAllowedError
 } from '../errors.js'
 import type { ExecutionStore } from '../store/execution-store.js'
-import type { Logger } from '../logger.js'
+import { withFields, type Logger } from '../logger.js'
 import { processIdentity } from '../bolt/process-group.js'
 import type { StreamManager } from '../streaming/stream-manager.js'
 import type { ExecutionError, ExecutionRecord, ExecutionStatus, TargetResult } from '../../schemas/index.js'
@@ -28,6 +28,14 @@ export interface ExecutionServiceOptions {
   taskAllowlist?: RegExp | null
   planAllowlist?: RegExp | null
   logger: Logger
+  /** Told of every execution accepted and ended (the metrics). */
+  observer?: ExecutionObserver
+}
+
+/** What the metrics learn of executions, once per execution. */
+export interface ExecutionObserver {
+  accepted: (type: ExecutionRecord['type']) => void
+  ended: (type: ExecutionRecord['type'], status: ExecutionStatus, seconds: number) => void
 }
 
 export interface Execution {
@@ -69,6 +77,8 @@ export class ExecutionService {
   private active = 0
   private readonly waiting: Waiting[] = []
   private draining = false
+  /** Bolt runs that could not be spawned, since start. */
+  spawnFailures = 0
 
   constructor (private readonly options: ExecutionServiceOptions) {}
 
@@ -132,6 +142,7 @@ export class ExecutionService {
     }
     this.options.manager.open(record.id)
     this.options.manager.append(record.id, 'status', { status: record.status })
+    this.options.observer?.accepted(record.type)
     return execution
   }
 
@@ -185,6 +196,7 @@ export class ExecutionService {
         maxOutputBytes: this.options.maxOutputBytes,
         signal: controller.signal,
         callbacks,
+        logger: withFields(this.options.logger, { executionId: record.id }),
         // Recorded so that a restart after a crash can end the group this run leaves behind.
         onSpawn: (pgid) => {
           this.options.store.setProcessGroup(record.id, { pgid, ...identity }).catch((err: unknown) => {
@@ -199,7 +211,7 @@ export class ExecutionService {
     })().catch(async (err: unknown) => {
       this.options.logger.error({ err, executionId: record.id }, 'execution failed unexpectedly')
       const error = { kind: 'bolt-stream/internal-error', message: 'The execution failed because of an internal error' }
-      await this.conclude(record.id, { status: 'failed', error }).catch(() => {})
+      await this.conclude(record, { status: 'failed', error }).catch(() => {})
     }).finally(() => {
       this.running.delete(record.id)
       this.active--
@@ -211,13 +223,14 @@ export class ExecutionService {
   /** Ends a queued execution that never started. */
   private async endWaiting (waiting: Waiting, reason: string): Promise<void> {
     waiting.callbacks?.close?.()
-    await this.conclude(waiting.execution.record.id, { status: 'cancelled', error: { kind: 'bolt-stream/cancelled', message: reason } })
+    await this.conclude(waiting.execution.record, { status: 'cancelled', error: { kind: 'bolt-stream/cancelled', message: reason } })
   }
 
   private async finish (record: ExecutionRecord, outcome: RunOutcome): Promise<void> {
     const { status, error, results } = decideOutcome(outcome)
+    if (outcome.end === 'spawn-failed') this.spawnFailures++
     this.options.logger.info({ executionId: record.id, status, exitCode: outcome.exitCode }, 'execution finished')
-    await this.conclude(record.id, { status, error, results, outputTruncated: outcome.outputTruncated, plan: outcome.document.plan })
+    await this.conclude(record, { status, error, results, outputTruncated: outcome.outputTruncated, plan: outcome.document.plan })
   }
 
   /**
@@ -225,7 +238,7 @@ export class ExecutionService {
    * (`complete` when Bolt produced results, else `error`). The record turns final once the
    * terminal event is stored, before anyone is sent it.
    */
-  private async conclude (id: string, end: {
+  private async conclude (record: ExecutionRecord, end: {
     status: ExecutionStatus
     error: ExecutionError | null
     results?: TargetResult[]
@@ -233,7 +246,8 @@ export class ExecutionService {
     /** A plan's return value (only on success). */
     plan?: { result?: unknown, resultTruncated?: true }
   }): Promise<void> {
-    const { store, manager } = this.options
+    const { store, manager, observer } = this.options
+    const { id } = record
     const { status, error, results = [], outputTruncated = false } = end
     const returned = error === null ? end.plan ?? {} : {}
     const completedAt = new Date().toISOString()
@@ -243,6 +257,7 @@ export class ExecutionService {
     }
     // Its terminal event already went out (a failure after it): only the record is left to fix.
     if (!manager.isLive(id) || manager.terminalSeq(id) !== null) return finalRecord()
+    observer?.ended(record.type, status, Math.max(0, Date.parse(completedAt) - Date.parse(record.startedAt)) / 1000)
     manager.append(id, 'status', { status })
     if (error === null) await manager.terminate(id, 'complete', { status, results, outputTruncated, ...returned }, finalRecord)
     else await manager.terminate(id, 'error', { status, error }, finalRecord)

@@ -103,6 +103,20 @@ export interface StreamManagerOptions {
   /** How long a backlogged subscriber's connection may take no bytes before it is dropped. */
   stallTimeoutMs?: number
   logger?: Logger
+  /** Told how long each batch took to be stored (the metrics). */
+  onStored?: (seconds: number, events: number) => void
+}
+
+/** What the manager has sent since start (the metrics read them when scraped). */
+export interface StreamCounts {
+  /** Event frames written to subscribers, live and replayed. */
+  events: number
+  /** Their bytes. */
+  bytes: number
+  /** Times a subscriber fell behind the live stream and was fed from the store. */
+  fedFromStore: number
+  /** Subscribers dropped for not reading. */
+  dropped: number
 }
 
 export class StreamManager {
@@ -110,6 +124,7 @@ export class StreamManager {
   private readonly pageSize: number
   private readonly stallTimeoutMs: number
   private readonly slices = new SliceScheduler(FAN_OUT_SLICE_MS)
+  readonly counts: StreamCounts = { events: 0, bytes: 0, fedFromStore: 0, dropped: 0 }
 
   constructor (private readonly store: ExecutionStore, private readonly options: StreamManagerOptions = {}) {
     this.pageSize = options.replayPageSize ?? 1000
@@ -206,7 +221,9 @@ export class StreamManager {
       const batch = channel.pending
       channel.pending = []
       try {
+        const began = performance.now()
         await this.store.appendEvents(channel.id, batch)
+        this.options.onStored?.((performance.now() - began) / 1000, batch.length)
       } catch (err) {
         this.options.logger?.error({ err, executionId: channel.id }, 'could not persist execution events')
       }
@@ -228,8 +245,8 @@ export class StreamManager {
   private fanOut (channel: Channel, batch: ExecutionEvent[]): void {
     if (channel.subscribers.size === 0) return
     // The whole batch, serialised and encoded once per view, the same bytes to every socket.
-    const joined: { full?: Buffer | null, public?: Buffer | null } = {}
-    const whole = (expert: boolean): Buffer | null => {
+    const joined: { full?: Frames | null, public?: Frames | null } = {}
+    const whole = (expert: boolean): Frames | null => {
       const view = expert ? 'full' : 'public'
       if (joined[view] === undefined) joined[view] = framesOf(batch, 0, expert)
       return joined[view]
@@ -242,18 +259,21 @@ export class StreamManager {
         continue
       }
       // Usually the whole batch; after a catch-up that read part of it, the rest.
-      const bytes = sub.cursor < batch[0].seq ? whole(sub.expert) : framesOf(batch, sub.cursor, sub.expert)
-      if (bytes !== null && !sub.sink.fits(bytes.length)) {
+      const frames = sub.cursor < batch[0].seq ? whole(sub.expert) : framesOf(batch, sub.cursor, sub.expert)
+      if (frames !== null && !sub.sink.fits(frames.bytes.length)) {
         // It is behind: stop pushing to it; it catches up from the store as it reads, so what
         // waits for it never exceeds its bound, whatever the output rate.
         sub.live = false
+        this.counts.fedFromStore++
         void this.catchUp(channel.id, sub, channel)
         continue
       }
       // A batch fanned out after the subscriber's catch-up already passed it must not move its
       // cursor back: that would send the events between again.
-      if (bytes === null || sub.sink.write(bytes)) sub.cursor = Math.max(sub.cursor, last)
-      else channel.subscribers.delete(sub.sink)
+      if (frames === null || sub.sink.write(frames.bytes)) {
+        sub.cursor = Math.max(sub.cursor, last)
+        if (frames !== null) this.sent(frames.count, frames.bytes.length)
+      } else channel.subscribers.delete(sub.sink)
     }
   }
 
@@ -327,18 +347,30 @@ export class StreamManager {
     const { sink } = sub
     const events = await this.store.readEvents(id, sub.cursor, this.pageSize)
     let pending = ''
+    let frames = 0
     const flush = async (): Promise<boolean> => {
       if (pending.length === 0) return !sink.closed
       const data = Buffer.from(pending, 'utf8')
+      const count = frames
       pending = ''
-      if (await sink.send(data, this.stallTimeoutMs)) return true
-      if (!sink.closed) sink.abort()
+      frames = 0
+      if (await sink.send(data, this.stallTimeoutMs)) {
+        this.sent(count, data.length)
+        return true
+      }
+      if (!sink.closed) {
+        this.counts.dropped++
+        sink.abort()
+      }
       return false
     }
     for (const event of events) {
       if (event.seq <= sub.cursor) continue
       const seen = eventFor(event, sub.expert)
-      if (seen !== null) pending += eventFrame(seen)
+      if (seen !== null) {
+        pending += eventFrame(seen)
+        frames++
+      }
       sub.cursor = event.seq
       const terminal = event.type === 'complete' || event.type === 'error'
       if (terminal || pending.length >= REPLAY_WRITE_CHARS) {
@@ -348,6 +380,11 @@ export class StreamManager {
     }
     if (!await flush()) return 'gone'
     return events.length
+  }
+
+  private sent (events: number, bytes: number): void {
+    this.counts.events += events
+    this.counts.bytes += bytes
   }
 
   unsubscribe (id: string, sink: SubscriberSink): void {
@@ -361,13 +398,19 @@ export class StreamManager {
   }
 }
 
+interface Frames {
+  bytes: Buffer
+  count: number
+}
+
 /** The frames of `batch`'s events after `afterSeq` as one buffer, as `expert` sees them; null if none. */
-function framesOf (batch: ExecutionEvent[], afterSeq: number, expert: boolean): Buffer | null {
+function framesOf (batch: ExecutionEvent[], afterSeq: number, expert: boolean): Frames | null {
   const frames: string[] = []
   for (const event of batch) {
     if (event.seq <= afterSeq) continue
     const seen = eventFor(event, expert)
     if (seen !== null) frames.push(eventFrame(seen))
   }
-  return frames.length === 0 ? null : Buffer.from(frames.length === 1 ? frames[0] : frames.join(''), 'utf8')
+  if (frames.length === 0) return null
+  return { bytes: Buffer.from(frames.length === 1 ? frames[0] : frames.join(''), 'utf8'), count: frames.length }
 }

@@ -7,7 +7,7 @@ import { launch } from '../operation-route.js'
 // original's targets or on those that did not succeed; its record points back with `rerunOf`.
 const rerun: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/executions/:id/rerun', {
-    config: { scope: 'execute' },
+    config: { scope: 'execute', shedsLoad: true },
     // `curl -X POST …/rerun` sends no body at all: that is the default selection.
     preValidation: async (request) => { request.body ??= {} },
     schema: {

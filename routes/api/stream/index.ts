@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ErrorRef, ExecutionIdParams, StreamQuery, StreamingStats, errorResponses } from '../../../schemas/index.js'
+import { ErrorRef, ExecutionIdParams, LoggedEvent, StartEvent, StreamQuery, StreamingStats, errorResponses, ref } from '../../../schemas/index.js'
 import type { ExecutionRecord } from '../../../schemas/index.js'
 import { clientKey } from '../../../services/auth/client-key.js'
 import { InvalidEventIdError, NotAcceptableError, TooManyStreamsError } from '../../../services/errors.js'
@@ -16,6 +16,13 @@ const RETRY_MS = 2000
 const streamSchema = {
   params: ExecutionIdParams,
   querystring: StreamQuery
+}
+
+/** The stream in the API's description: each frame's `data:` is one of these payloads. */
+const EventStream = {
+  description: 'Server-Sent Events: `start` first (no id), then every logged event as `id: <seq>`, `event: <type>`, ' +
+    '`data: <payload>`; heartbeat comments between; the stream ends after the terminal `complete` or `error` event',
+  content: { 'text/event-stream': { schema: Type.Union([ref(StartEvent), ref(LoggedEvent)], { description: 'The JSON payload of one frame' }) } }
 }
 
 /** The stream's own headers, on the stream and on a HEAD. */
@@ -90,7 +97,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'Follow an execution over Server-Sent Events',
       ...streamSchema,
-      response: { 204: Type.Null(), ...errorResponses, 406: ErrorRef }
+      response: { 200: EventStream, 204: Type.Null(), ...errorResponses, 406: ErrorRef }
     }
   }, async (request, reply) => {
     const record = await streamable(fastify, request.params.id, request.headers.accept)
@@ -102,8 +109,8 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.head('/executions/:id/stream', {
-    // The same credentials as the stream; a ticket is checked, not spent.
-    config: { scope: 'read', ticket: true },
+    // The same credentials as the stream; a ticket is checked, not spent. Its own route, so in the API's description.
+    config: { scope: 'read', ticket: true, swagger: { exposeHeadRoute: true } },
     schema: {
       summary: 'The headers of an execution\'s stream, at once; opens no stream and takes no stream slot',
       ...streamSchema,

@@ -51,6 +51,14 @@ t.test('defaults', async (t) => {
   t.equal(c.commandAllowlist, null)
   t.equal(c.taskAllowlist, null)
   t.strictSame(c.authTokens, [], 'open mode')
+  // Operations: metrics on the main port, load shed on event-loop delay only.
+  t.equal(c.metricsEnabled, true)
+  t.equal(c.metricsPort, 0)
+  t.equal(c.shedMaxEventLoopDelayMs, 1000)
+  t.equal(c.shedMaxHeapUsedBytes, 0)
+  t.equal(c.shedMaxRssBytes, 0)
+  t.equal(c.shedSampleIntervalMs, 1000)
+  t.equal(loadConfig({ METRICS_ENABLED: 'false' }, cwd).metricsEnabled, false)
 
   const d = configDefaults()
   t.equal(d.PORT, 3000)
@@ -128,6 +136,10 @@ t.test('bad values throw an error naming the setting', async (t) => {
     ['STREAM_MAX_BUFFERED_BYTES', '1024'],
     ['STREAM_STALL_TIMEOUT_MS', '1.5'],
     ['RATE_LIMIT_MAX', '0'],
+    ['METRICS_ENABLED', 'yes'],
+    ['METRICS_PORT', '65536'],
+    ['SHED_MAX_EVENT_LOOP_DELAY_MS', '-1'],
+    ['SHED_SAMPLE_INTERVAL_MS', '5'],
     ['RATE_LIMIT_WINDOW_MS', '10'],
     ['TRUST_PROXY', 'proxy.example']
   ]
@@ -209,8 +221,9 @@ t.test('every setting is in the config under its camelCase name; derived values 
     'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'demoMode', 'discoveryCacheTtlMs',
     'discoveryTimeoutMs', 'executionTimeoutMs',
     'historyMaxBytes', 'host', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
-    'maxStreams', 'maxStreamsPerClient', 'planAllowlist', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
-    'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions', 'shutdownGraceMs', 'store', 'storeCacheMaxBytes',
+    'maxStreams', 'maxStreamsPerClient', 'metricsEnabled', 'metricsPort', 'planAllowlist', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
+    'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions',
+    'shedMaxEventLoopDelayMs', 'shedMaxHeapUsedBytes', 'shedMaxRssBytes', 'shedSampleIntervalMs', 'shutdownGraceMs', 'store', 'storeCacheMaxBytes',
     'streamFlushIntervalMs', 'streamHeartbeatMs', 'streamMaxBufferedBytes', 'streamStallTimeoutMs',
     'streamTicketTtlMs', 'taskAllowlist', 'trustProxy', 'viewerDir'
   ])
