@@ -128,7 +128,11 @@ t.test('bad values throw an error naming the setting', async (t) => {
     ['STREAM_STALL_TIMEOUT_MS', '1.5'],
     ['RATE_LIMIT_MAX', '0'],
     ['RATE_LIMIT_WINDOW_MS', '10'],
-    ['TRUST_PROXY', 'proxy.example']
+    ['TRUST_PROXY', 'proxy.example'],
+    ['STORE', 'postgres'],
+    ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['REDIS_URL', 'redis://exa mple'],
+    ['LEASE_TTL_MS', '500']
   ]
   for (const [name, value] of cases) {
     const err = failure({ [name]: value })
@@ -207,9 +211,9 @@ t.test('every setting is in the config under its camelCase name; derived values 
     'authSources', 'authTokens', 'boltEnv', 'boltEnvPassthrough', 'boltKillGraceMs', 'boltPath', 'boltProbeIntervalMs',
     'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'discoveryCacheTtlMs',
     'discoveryTimeoutMs', 'executionTimeoutMs',
-    'historyMaxBytes', 'host', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
+    'historyMaxBytes', 'host', 'leaseTtlMs', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
     'maxStreams', 'maxStreamsPerClient', 'planAllowlist', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
-    'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions', 'shutdownGraceMs', 'store', 'storeCacheMaxBytes',
+    'rateLimitWindowMs', 'redisKeyPrefix', 'redisUrl', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions', 'shutdownGraceMs', 'store', 'storeCacheMaxBytes',
     'streamFlushIntervalMs', 'streamHeartbeatMs', 'streamMaxBufferedBytes', 'streamStallTimeoutMs',
     'streamTicketTtlMs', 'taskAllowlist', 'trustProxy'
   ])
