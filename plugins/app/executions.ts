@@ -30,8 +30,9 @@ export default fp(async function executions (fastify) {
     if (pattern === null) fastify.log.info(`${name} is not set: every valid ${what} may run`)
     else fastify.log.info({ pattern: pattern.source }, `${name} in force`)
   }
-  // Before anything new starts: what a previous run left running is ended and marked.
-  await reconcileInterrupted(fastify.store, { killGraceMs: config.boltKillGraceMs, logger: fastify.log })
+  // Before anything new starts: what a previous run left running is ended and marked. With a
+  // shared store, others' executions are running: leases tell the dead ones instead.
+  if (fastify.store.kind !== 'redis') await reconcileInterrupted(fastify.store, { killGraceMs: config.boltKillGraceMs, logger: fastify.log })
   // server.ts drains with the grace period before closing; when closed directly
   // (tests, embedding) nothing may outlive the instance: cancel at once.
   fastify.addHook('onClose', async () => service.drain(0))
