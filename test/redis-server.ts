@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -19,8 +19,10 @@ export interface TestRedis {
   url: string
   /** Kills the server (SIGKILL: nothing is saved anyway); resolves once it has exited. */
   stop: () => Promise<void>
-  /** Starts it again on the same port, empty (an outage that lost nothing it was not told to keep). */
-  restart: () => Promise<void>
+  /** Saves its data to its directory and exits (SHUTDOWN SAVE): an outage that loses nothing. */
+  saveAndStop: () => Promise<void>
+  /** Starts it again on the same port (with the data saved by saveAndStop, if any). */
+  start: () => Promise<void>
 }
 
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -88,7 +90,14 @@ export async function startRedis (t: Teardown): Promise<TestRedis> {
     port,
     url: `redis://127.0.0.1:${port}`,
     stop: () => stopChild(current),
-    restart: async () => {
+    saveAndStop: async () => {
+      const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()))
+      const socket = connect(port, '127.0.0.1', () => socket.write('SHUTDOWN SAVE\r\n'))
+      socket.on('error', () => {})
+      await exited
+      socket.destroy()
+    },
+    start: async () => {
       await stopChild(current)
       current = await launch(port, dir)
     }

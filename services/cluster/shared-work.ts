@@ -3,7 +3,7 @@ import { hostname } from 'node:os'
 import type { Redis } from 'ioredis'
 import type { OperationSpec } from '../bolt/arguments.js'
 import type { Logger } from '../logger.js'
-import { duplicateConnection, isReplyError, sleep } from '../store/redis-connection.js'
+import { duplicateConnection, guarded, isReplyError, sleep } from '../store/redis-connection.js'
 import type { RedisStore } from '../store/redis-store.js'
 import type { ExecutionEvent, ExecutionRecord } from '../../schemas/index.js'
 
@@ -131,7 +131,7 @@ export class SharedWork {
   /** Holds the lease of an execution this replica is about to run (before its record says running). */
   async hold (id: string): Promise<void> {
     this.held.add(id)
-    await this.redis.set(this.key('lease', id), this.replica, 'PX', this.leasePx)
+    await guarded(() => this.redis.set(this.key('lease', id), this.replica, 'PX', this.leasePx))
   }
 
   async release (id: string): Promise<void> {
@@ -145,8 +145,8 @@ export class SharedWork {
    */
   async enqueue (record: ExecutionRecord, job: QueuedJob, queuedEvent: ExecutionEvent): Promise<boolean> {
     const { store } = this.options
-    const reserved = await (this.redis as unknown as { boltReserve: (...a: Array<string | number>) => Promise<number> })
-      .boltReserve(this.key('queued'), this.options.maxQueued, record.id)
+    const reserved = await guarded(() => (this.redis as unknown as { boltReserve: (...a: Array<string | number>) => Promise<number> })
+      .boltReserve(this.key('queued'), this.options.maxQueued, record.id))
     if (reserved !== 1) return false
     try {
       await store.create(record)
@@ -162,15 +162,15 @@ export class SharedWork {
 
   /** Takes a queued execution off the queue (to cancel it): true when it was still queued. */
   async claim (id: string): Promise<boolean> {
-    return await this.redis.zrem(this.key('queued'), id) === 1
+    return await guarded(() => this.redis.zrem(this.key('queued'), id)) === 1
   }
 
   /** Asks whichever replica runs `id` to cancel it. */
   async requestCancel (id: string, reason: string): Promise<void> {
-    await this.redis.multi()
+    await guarded(() => this.redis.multi()
       .set(this.key('cancelreq', id), reason, 'PX', CANCEL_REQUEST_TTL_MS)
       .publish(this.key('cancel'), JSON.stringify({ id, reason }))
-      .exec()
+      .exec())
   }
 
   /** A cancel request made as this replica took the execution, if any. */

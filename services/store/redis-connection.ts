@@ -1,5 +1,5 @@
 import { Redis, ReplyError, type RedisOptions } from 'ioredis'
-import { StoreOpenError } from '../errors.js'
+import { StoreOpenError, StoreUnavailableError } from '../errors.js'
 
 // Connections to the shared Redis. Commands never wait in an offline queue: while Redis is away
 // they fail at once (readiness answers 503, a POST 503), and the callers that must not lose
@@ -58,3 +58,25 @@ export function isReplyError (err: unknown): boolean {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms).unref() })
+
+/** Runs `op`; a lost connection becomes a 503 StoreUnavailableError (a refusal by Redis stays as it is). */
+export async function guarded<T> (op: () => Promise<T>): Promise<T> {
+  try {
+    return await op()
+  } catch (err) {
+    if (isReplyError(err) || (err as { code?: unknown }).code === 'BOLT_STREAM_INVALID_INPUT') throw err
+    throw new StoreUnavailableError((err as Error).message)
+  }
+}
+
+/** Runs `op` until Redis answers it (a refusal rejects at once), or until `stop()` says to give up. */
+export async function persistent<T> (op: () => Promise<T>, stop: () => boolean): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op()
+    } catch (err) {
+      if (isReplyError(err) || stop()) throw err
+      await sleep(Math.min(50 * (attempt + 1), 500))
+    }
+  }
+}

@@ -6,7 +6,7 @@ import { decodeCursor, encodeCursor } from './cursor.js'
 import type {
   ExecutionStore, ListPage, ListQuery, ProcessGroupRef, RetentionPolicy, UnfinishedExecution
 } from './execution-store.js'
-import { duplicateConnection, isReplyError, sleep } from './redis-connection.js'
+import { duplicateConnection, guarded, persistent } from './redis-connection.js'
 import { RedisTail } from './redis-tail.js'
 import type { ExecutionEvent, ExecutionRecord, ExecutionStatus } from '../../schemas/index.js'
 import { UNFINISHED_STATUSES } from '../executions/status.js'
@@ -126,6 +126,10 @@ export class RedisStore implements ExecutionStore {
   }
 
   async create (record: ExecutionRecord): Promise<void> {
+    await guarded(() => this.createRecord(record))
+  }
+
+  private async createRecord (record: ExecutionRecord): Promise<void> {
     const indexes = [
       this.key('i', 'all'), this.key('i', 'status', record.status), this.key('i', 'type', record.type),
       ...[...new Set(record.targets)].map((t) => this.key('i', 'target', t))
@@ -136,13 +140,14 @@ export class RedisStore implements ExecutionStore {
     await this.scripts.boltCreate(keys.length, ...keys, record.id, Date.parse(record.startedAt), 'status', record.status, ...encodeFields(record))
   }
 
+  /** Waits for Redis while it is away: a record's end is never dropped. */
   async update (id: string, patch: Partial<Omit<ExecutionRecord, 'id'>>): Promise<void> {
     const { status, ...rest } = patch
-    await this.scripts.boltUpdate(this.recordKey(id), this.key('i', 'unfinished'), id, this.key('i', 'status', ''), status ?? '', ...encodeFields(rest))
+    await persistent(() => this.scripts.boltUpdate(this.recordKey(id), this.key('i', 'unfinished'), id, this.key('i', 'status', ''), status ?? '', ...encodeFields(rest)), () => this.closed)
   }
 
   async get (id: string): Promise<ExecutionRecord | undefined> {
-    const hash = await this.redis.hgetall(this.recordKey(id))
+    const hash = await guarded(() => this.redis.hgetall(this.recordKey(id)))
     return hash.pos === undefined ? undefined : decodeRecord(id, hash)
   }
 
@@ -157,6 +162,10 @@ export class RedisStore implements ExecutionStore {
   }
 
   async list (query: ListQuery): Promise<ListPage> {
+    return guarded(() => this.listPage(query))
+  }
+
+  private async listPage (query: ListQuery): Promise<ListPage> {
     let before = '+inf'
     if (query.cursor !== undefined) {
       const position = decodeCursor(query.cursor)
@@ -212,6 +221,10 @@ export class RedisStore implements ExecutionStore {
   }
 
   async delete (id: string): Promise<boolean> {
+    return guarded(() => this.deleteOne(id))
+  }
+
+  private async deleteOne (id: string): Promise<boolean> {
     const hash = await this.redis.hgetall(this.recordKey(id))
     if (hash.pos === undefined) return false
     const record = decodeRecord(id, hash)
@@ -242,20 +255,12 @@ export class RedisStore implements ExecutionStore {
     if (events.length === 0) return
     const args: Array<string | number> = []
     for (const e of events) args.push(e.seq, e.type, e.timestamp, dataJson(e))
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.scripts.boltAppend(this.recordKey(id), this.logKey(id), ...args)
-        return
-      } catch (err) {
-        if (isReplyError(err) || this.closed) throw err
-        await sleep(Math.min(50 * (attempt + 1), 500))
-      }
-    }
+    await persistent(() => this.scripts.boltAppend(this.recordKey(id), this.logKey(id), ...args), () => this.closed)
   }
 
   async readEvents (id: string, afterSeq: number, limit: number): Promise<ExecutionEvent[]> {
     if (limit <= 0) return []
-    const entries = await this.redis.xrange(this.logKey(id), `${Math.max(0, afterSeq) + 1}-0`, '+', 'COUNT', limit)
+    const entries = await guarded(() => this.redis.xrange(this.logKey(id), `${Math.max(0, afterSeq) + 1}-0`, '+', 'COUNT', limit))
     return entries.map(([entryId, fields]) => {
       const f = pairs(fields)
       return eventFromStored(id, Number.parseInt(entryId, 10), f.t as ExecutionEvent['type'], f.ts, f.d)
@@ -263,7 +268,7 @@ export class RedisStore implements ExecutionStore {
   }
 
   async lastSeq (id: string): Promise<number> {
-    return Number(await this.redis.hget(this.recordKey(id), 'last') ?? 0)
+    return Number(await guarded(() => this.redis.hget(this.recordKey(id), 'last')) ?? 0)
   }
 
   async waitForEvents (id: string, afterSeq: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
@@ -272,7 +277,7 @@ export class RedisStore implements ExecutionStore {
   }
 
   async setProcessGroup (id: string, group: ProcessGroupRef | null): Promise<void> {
-    await this.scripts.boltSetIfExists(this.recordKey(id), 'pg', JSON.stringify(group))
+    await persistent(() => this.scripts.boltSetIfExists(this.recordKey(id), 'pg', JSON.stringify(group)), () => this.closed)
   }
 
   async listUnfinished (): Promise<UnfinishedExecution[]> {
@@ -317,7 +322,7 @@ export class RedisStore implements ExecutionStore {
   }
 
   async checkWritable (): Promise<void> {
-    await this.redis.set(this.key('heartbeat'), new Date().toISOString())
+    await guarded(() => this.redis.set(this.key('heartbeat'), new Date().toISOString()))
   }
 
   async close (): Promise<void> {

@@ -1,35 +1,15 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { STAND_IN, getJson, openStream, postJson, startServer, tempDir, until, type ServerProcess, type SseEvent } from '../helper.js'
-import { redisMissing, startRedis, type TestRedis } from '../redis-server.js'
+import { getJson, openStream, postJson, tempDir, until, type ServerProcess, type SseEvent } from '../helper.js'
+import { redisMissing, startRedis } from '../redis-server.js'
+import { startReplica } from './replicas.js'
 
 // Several service processes on one Redis (STORE=redis), as replicas behind one Service: any of
 // them serves any execution, whichever runs it.
 
 const logged = (events: SseEvent[]): SseEvent[] => events.filter((e) => e.id !== undefined)
 const payloads = (events: SseEvent[]): string[] => logged(events).map((e) => JSON.stringify(e.payload))
-
-interface Teardown { teardown: (fn: () => unknown) => void }
-
-export async function startReplica (t: Teardown, redis: TestRedis, dir: string, extra: Record<string, string> = {}): Promise<ServerProcess> {
-  const server = await startServer({
-    STORE: 'redis',
-    REDIS_URL: redis.url,
-    BOLT_PATH: STAND_IN,
-    BOLT_PROJECT: dir,
-    BOLT_KILL_GRACE_MS: '500',
-    SHUTDOWN_GRACE_MS: '0',
-    ...extra
-  })
-  t.teardown(async () => {
-    if (server.child.exitCode === null && server.child.signalCode === null) {
-      server.child.kill('SIGKILL')
-      await server.exited
-    }
-  })
-  return server
-}
 
 t.test('three replicas: started on A, streamed from B and C alike, resumed on C after B is cut', { skip: redisMissing }, async (t) => {
   const redis = await startRedis(t)
