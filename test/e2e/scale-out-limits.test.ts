@@ -79,3 +79,29 @@ t.test('Redis away mid-stream: readiness 503, POST 503, no crash; the stream goe
   }
   t.equal((await postJson(`${b.url}/api/commands`, { targets: ['web1'], command: 'echo after' })).status, 202, 'POSTs are accepted again')
 })
+
+t.test('MAX_STREAMS_PER_CLIENT counts the client\'s streams on every replica', { skip: redisMissing }, async (t) => {
+  const redis = await startRedis(t)
+  const dir = tempDir(t)
+  const env = { MAX_STREAMS_PER_CLIENT: '2' }
+  const [a, b] = await Promise.all([startReplica(t, redis, dir, env), startReplica(t, redis, dir, env)])
+  const started = await postJson(`${a.url}/api/commands`, { targets: ['web1'], command: `while [ ! -f ${join(dir, 'release')} ]; do sleep 0.05; done` })
+  const path = started.json.streamUrl as string
+  const first = await openStream(`${a.url}${path}`)
+  const second = await openStream(`${b.url}${path}`)
+  t.same([first.status, second.status], [200, 200], 'one on A, one on B')
+  const third = await openStream(`${b.url}${path}`)
+  t.equal(third.status, 429, 'a third, on B, is beyond the limit of both together')
+  t.match(third.body, /BOLT_STREAM_TOO_MANY_STREAMS/)
+  t.ok(third.headers['retry-after'] !== undefined, 'with Retry-After')
+  first.close()
+  // Its slot is given back once A sees the connection close.
+  let fourth: Awaited<ReturnType<typeof openStream>> | undefined
+  await until(async () => {
+    fourth = await openStream(`${b.url}${path}`)
+    return fourth.status === 200
+  }, 10_000, 'a slot after closing the stream on A')
+  t.equal(fourth?.status, 200, 'closing the stream on A frees a slot for B')
+  writeFileSync(join(dir, 'release'), '')
+  await Promise.all([second.ended, fourth!.ended])
+})
