@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { getJson, makeTokens, openStream, postJson, tempDir, until, type SseEvent } from '../helper.js'
+import { build, getJson, makeRecord, makeTokens, openStream, postJson, tempDir, until, type SseEvent } from '../helper.js'
 import { redisMissing, startRedis } from '../redis-server.js'
 import { startReplica } from './replicas.js'
 
@@ -104,4 +104,28 @@ t.test('MAX_STREAMS_PER_CLIENT counts the client\'s streams on every replica', {
   t.equal(fourth?.status, 200, 'closing the stream on A frees a slot for B')
   writeFileSync(join(dir, 'release'), '')
   await Promise.all([second.ended, fourth!.ended])
+})
+
+t.test('a replica replays a log of 10,000 events from Redis in order', { skip: redisMissing }, async (t) => {
+  const redis = await startRedis(t)
+  const { app, url } = await build(t, { listen: true, env: { STORE: 'redis', REDIS_URL: redis.url } })
+  const id = '00000000-0000-4000-8000-00000000a5a5'
+  await app.store.create(makeRecord(id, { status: 'success', completedAt: new Date().toISOString(), expertMode: true }))
+  const events = Array.from({ length: 10_000 }, (_, i) => ({
+    type: (i === 9_999 ? 'complete' : 'stdout') as 'complete' | 'stdout',
+    executionId: id,
+    timestamp: new Date().toISOString(),
+    seq: i + 1,
+    data: i === 9_999 ? { status: 'success', results: [], outputTruncated: false } : { target: 'web1', output: `line ${i + 1} ${'x'.repeat(60)}\n` }
+  }))
+  for (let i = 0; i < events.length; i += 1000) await app.store.appendEvents(id, events.slice(i, i + 1000))
+  const startedAt = performance.now()
+  const replay = await openStream(`${url}/api/executions/${id}/stream`)
+  await replay.ended
+  const took = performance.now() - startedAt
+  t.comment(`replay of 10,000 events over SSE from STORE=redis: ${Math.round(took)} ms`)
+  const got = logged(replay.events)
+  t.equal(got.length, 10_000, 'every event')
+  t.ok(got.every((e, i) => Number(e.id) === i + 1), 'in order, each once')
+  t.equal(got.at(-1)?.event, 'complete')
 })
