@@ -42,6 +42,12 @@ if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return 0 end
 if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[2]) then return 0 end
 return 1`
 
+// KEYS: lease, cancel marker; ARGV: replica. Lets go of a lease only if it is still this replica's.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[2])
+return 1`
+
 /** What a replica needs to run a queued execution: the operation as asked (secrets included). */
 export interface QueuedJob {
   spec: OperationSpec
@@ -85,6 +91,7 @@ export class SharedWork {
     this.redis = options.store.redis
     this.redis.defineCommand('boltReserve', { lua: RESERVE, numberOfKeys: 1 })
     this.redis.defineCommand('boltClaimOrphan', { lua: CLAIM_ORPHAN, numberOfKeys: 4 })
+    this.redis.defineCommand('boltReleaseLease', { lua: RELEASE, numberOfKeys: 2 })
   }
 
   private key (...parts: string[]): string {
@@ -134,9 +141,17 @@ export class SharedWork {
     await guarded(() => this.redis.set(this.key('lease', id), this.replica, 'PX', this.leasePx))
   }
 
+  /** Takes the lease only if nobody holds it (a cancel ending a queued execution); false when another does. */
+  async holdIfFree (id: string): Promise<boolean> {
+    const set = await guarded(() => this.redis.set(this.key('lease', id), this.replica, 'PX', this.leasePx, 'NX'))
+    if (set === 'OK') this.held.add(id)
+    return set === 'OK'
+  }
+
   async release (id: string): Promise<void> {
     this.held.delete(id)
-    await this.redis.del(this.key('lease', id), this.key('cancelreq', id)).catch(() => {})
+    await (this.redis as unknown as { boltReleaseLease: (...a: string[]) => Promise<number> })
+      .boltReleaseLease(this.key('lease', id), this.key('cancelreq', id), this.replica).catch(() => {})
   }
 
   /**
@@ -248,8 +263,7 @@ export class SharedWork {
       .set(this.key('lease', id), this.replica, 'PX', this.leasePx)
       .exec()
     if (replies?.[0]?.[1] === 1) return true
-    this.held.delete(id)
-    await this.redis.del(this.key('lease', id))
+    await this.release(id)
     return false
   }
 

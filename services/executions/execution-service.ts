@@ -353,11 +353,18 @@ export class ExecutionService {
     }
     const { shared } = this.options
     if (shared === undefined || isFinished(record.status)) throw new ExecutionFinishedError(id, record.status)
-    if (record.status === 'queued' && await shared.claim(id)) {
-      // Off the shared queue before anyone took it: it ends here, without a Bolt process.
-      this.options.manager.open(id, await this.options.store.lastSeq(id))
-      await this.conclude(id, { status: 'cancelled', error: { kind: 'bolt-stream/cancelled', message: reason } })
-      return (await this.options.store.get(id)) ?? record
+    // Under a lease while it ends, so no replica takes it for orphaned meanwhile.
+    if (record.status === 'queued' && await shared.holdIfFree(id)) {
+      try {
+        if (await shared.claim(id)) {
+          // Off the shared queue before anyone took it: it ends here, without a Bolt process.
+          this.options.manager.open(id, await this.options.store.lastSeq(id))
+          await this.conclude(id, { status: 'cancelled', error: { kind: 'bolt-stream/cancelled', message: reason } })
+          return (await this.options.store.get(id)) ?? record
+        }
+      } finally {
+        await shared.release(id)
+      }
     }
     // Running on another replica (or being taken by one): it cancels it.
     await shared.requestCancel(id, reason)
