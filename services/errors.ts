@@ -38,6 +38,8 @@ export function ForbiddenError (scope: string, what: string): Error & { required
 export const TooManyTicketsError = createError('BOLT_STREAM_TOO_MANY_TICKETS', 'Too many unused stream tickets are outstanding (at most %d per client); use them or let them expire', 429)
 export const TokenListError = createError('BOLT_STREAM_INVALID_TOKEN_LIST', '%s', 500)
 export const StoreOpenError = createError('BOLT_STREAM_STORE_UNAVAILABLE', '%s', 500)
+/** The shared store (Redis) cannot be reached now: nothing was stored, try again (another replica sees the same). */
+export const StoreUnavailableError = createError('BOLT_STREAM_STORE_UNAVAILABLE', 'The history store cannot be reached: %s', 503)
 
 // Discovery (`bolt task show`, `plan show`, `inventory show`, `group show`): Bolt's own errors come
 // back with Bolt's kind next to the message.

@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify'
 import { ForbiddenError } from '../../services/errors.js'
 import { MAX_TICKETS, MAX_TICKETS_PER_HOLDER, MemoryTicketStore, type TicketStore } from '../../services/auth/stream-tickets.js'
 import { Authenticator, type Principal, type Scope } from '../../services/auth/tokens.js'
+import { RedisTicketStore } from '../../services/auth/redis-ticket-store.js'
+import { connectRedis } from '../../services/store/redis-connection.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,7 +28,12 @@ declare module 'fastify' {
 export default fp(async function auth (fastify) {
   const { config } = fastify
   const authenticator = new Authenticator(config.authTokens)
-  const tickets = new MemoryTicketStore({ ttlMs: config.streamTicketTtlMs, maxPerHolder: MAX_TICKETS_PER_HOLDER, maxTotal: MAX_TICKETS })
+  const limits = { ttlMs: config.streamTicketTtlMs, maxPerHolder: MAX_TICKETS_PER_HOLDER, maxTotal: MAX_TICKETS }
+  // STORE=redis: a ticket issued by one replica opens a stream on any.
+  const redis = config.store === 'redis' ? await connectRedis(config.redisUrl, 'bolt-stream-tickets') : null
+  const tickets: TicketStore = redis === null
+    ? new MemoryTicketStore(limits)
+    : new RedisTicketStore(redis, { ...limits, prefix: config.redisKeyPrefix })
   fastify.decorate('auth', authenticator)
   fastify.decorate('streamTickets', tickets)
   fastify.decorateRequest('principal', null)
@@ -42,5 +49,8 @@ export default fp(async function auth (fastify) {
   } else {
     fastify.log.info({ tokens: authenticator.tokenCount, sources: config.authSources }, 'API tokens loaded; /api requires Authorization: Bearer')
   }
-  fastify.addHook('onClose', async () => tickets.close())
+  fastify.addHook('onClose', async () => {
+    tickets.close()
+    await redis?.quit().catch(() => redis.disconnect())
+  })
 }, { name: 'auth', fastify: '5.x', dependencies: ['config', 'error-handler'] })

@@ -2,6 +2,8 @@ import fp from 'fastify-plugin'
 import type { ExecutionStore } from '../../services/store/execution-store.js'
 import { MemoryStore } from '../../services/store/memory-store.js'
 import { SqliteStore } from '../../services/store/sqlite-store.js'
+import { openRedisStore } from '../../services/store/open-redis-store.js'
+import { safeUrl } from '../../services/store/redis-connection.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,9 +20,11 @@ export default fp(async function store (fastify) {
   // A bad DATABASE_PATH throws here and stops start-up with a message naming it.
   const store: ExecutionStore = config.store === 'memory'
     ? new MemoryStore({ maxExecutions: config.retentionMaxExecutions, maxBytes: config.historyMaxBytes })
-    : new SqliteStore(config.databasePath, { cacheMaxBytes: config.storeCacheMaxBytes })
+    : config.store === 'redis'
+      ? await openRedisStore(config.redisUrl, config.redisKeyPrefix)
+      : new SqliteStore(config.databasePath, { cacheMaxBytes: config.storeCacheMaxBytes })
   fastify.decorate('store', store)
-  fastify.log.info({ store: store.kind, path: config.store === 'sqlite' ? config.databasePath : undefined }, 'history store open')
+  fastify.log.info({ store: store.kind, path: config.store === 'sqlite' ? config.databasePath : undefined, redis: config.store === 'redis' ? safeUrl(config.redisUrl) : undefined }, 'history store open')
 
   let purging: Promise<unknown> | null = null
   const purge = (): void => {

@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import { SseConnections } from '../../services/streaming/sse-connections.js'
 import { StreamManager } from '../../services/streaming/stream-manager.js'
+import { SharedStreamSlots } from '../../services/cluster/stream-slots.js'
+import type { RedisStore } from '../../services/store/redis-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -8,6 +10,8 @@ declare module 'fastify' {
     streaming: StreamManager
     /** Open SSE connections, with the one heartbeat timer they share. */
     sseConnections: SseConnections
+    /** STORE=redis: MAX_STREAMS_PER_CLIENT counted across the replicas; null otherwise. */
+    sharedStreamSlots: SharedStreamSlots | null
   }
 }
 
@@ -23,6 +27,12 @@ export default fp(async function streaming (fastify) {
   })
   fastify.decorate('streaming', manager)
   fastify.decorate('sseConnections', connections)
+  const { store } = fastify
+  const slots = store.kind === 'redis'
+    ? new SharedStreamSlots((store as RedisStore).redis, (store as RedisStore).prefix, fastify.config.maxStreamsPerClient)
+    : null
+  fastify.decorate('sharedStreamSlots', slots)
+  fastify.addHook('onClose', async () => slots?.close())
   // preClose: the server waits for open connections before onClose hooks run.
   fastify.addHook('preClose', async () => connections.endAll())
 }, { name: 'streaming', fastify: '5.x', dependencies: ['config', 'store', 'metrics'] })

@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { clientKey } from '../../services/auth/client-key.js'
+import { connectRedis } from '../../services/store/redis-connection.js'
 
 // POSTs start and cancel executions, and `?refresh=true` makes a discovery route run Bolt: each
 // client gets so many of them per window. Other reads and streams have their own bounds
@@ -23,7 +24,12 @@ const asksRefresh = (request: FastifyRequest): boolean => {
 export default fp(async function rateLimiter (fastify) {
   const { config, auth } = fastify
   const uncounted = (request: FastifyRequest): boolean => request.method !== 'POST' && !asksRefresh(request)
+  // STORE=redis: the replicas count together. While Redis is away requests are not counted; a
+  // POST then fails on the store (503) anyway.
+  const redis = config.store === 'redis' ? await connectRedis(config.redisUrl, 'bolt-stream-rate-limit') : null
+  if (redis !== null) fastify.addHook('onClose', async () => { await redis.quit().catch(() => redis.disconnect()) })
   await fastify.register(rateLimit, {
+    ...(redis === null ? {} : { redis, nameSpace: `${config.redisKeyPrefix}rate-limit:`, skipOnError: true }),
     max: config.rateLimitMax,
     // Per token when one is given (a valid one), else per address; runs before the access check,
     // so failed attempts count against the address.

@@ -65,6 +65,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
   const boltEnvPassthrough = variableNames(values.BOLT_ENV_PASSTHROUGH)
   const corsOrigins = origins(values.CORS_ORIGINS)
   checkPuppet(values.PUPPET_AGENT_COMMAND, values.PUPPET_RUN_AS)
+  checkRedisUrl(values.REDIS_URL)
   const { tokens: authTokens, sources: authSources } = readTokens(values.AUTH_TOKENS, values.AUTH_TOKENS_FILE, cwd)
   const { authTokensFile: _file, ...plain } = camelCaseSettings(values)
   return {
@@ -167,6 +168,11 @@ function checkPuppet (agentCommand: string, runAs: string): void {
   if (runAs !== '' && !/^[a-z_][a-z0-9_.-]*$/i.test(runAs)) {
     throw new ConfigError(`PUPPET_RUN_AS ${JSON.stringify(runAs)} is not a user name`)
   }
+}
+
+function checkRedisUrl (url: string): void {
+  // Never echoed back: it may hold a password.
+  if (!/^rediss?:\/\/[^\s]*$/.test(url) || !URL.canParse(url)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL')
 }
 
 function readTokens (inline: string, file: string, cwd: string): { tokens: TokenEntry[], sources: string[] } {

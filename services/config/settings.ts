@@ -61,7 +61,14 @@ export const Settings = Type.Object({
   MAX_OUTPUT_BYTES: Int(10_485_760, 1024, 4_294_967_296, 'output bytes streamed and kept per execution, at least ' +
     '1024 (a smaller limit would cut even Bolt\'s own short messages); beyond, output is cut and the record gets ' +
     '`outputTruncated: true`'),
-  STORE: OneOf(['sqlite', 'memory'], 'sqlite', '`sqlite` (durable) or `memory` (tests, throwaway runs)'),
+  STORE: OneOf(['sqlite', 'memory', 'redis'], 'sqlite', '`sqlite` (durable), `memory` (tests, throwaway runs) or ' +
+    '`redis` (several replicas share history, streams, work and limits: see [Scale-out](#scale-out))'),
+  REDIS_URL: Str('redis://127.0.0.1:6379', '`STORE=redis` only: the Redis server (`redis://[user:password@]host:port[/db]`, ' +
+    '`rediss://` for TLS)', { minLength: 1 }),
+  REDIS_KEY_PREFIX: Str('bolt-stream:', '`STORE=redis` only: prefix of every key the service writes, so deployments ' +
+    'can share one Redis'),
+  LEASE_TTL_MS: Int(15_000, 1000, 600_000, '`STORE=redis` only: a replica that stops renewing its executions\' leases ' +
+    'for this long is taken for dead: another marks them `interrupted`'),
   DATABASE_PATH: Str('./data/bolt-stream.db', 'the SQLite file of `STORE=sqlite`; its directory is created ' +
     '(`:memory:`: a database in memory)', { minLength: 1 }),
   RETENTION_DAYS: Int(30, 1, 36_500, 'finished executions older than this are deleted'),

@@ -11,6 +11,9 @@ import type { StreamManager } from '../streaming/stream-manager.js'
 import type { ExecutionError, ExecutionRecord, ExecutionStatus, TargetResult } from '../../schemas/index.js'
 import type { StreamingCallback } from '../streaming/streaming-callback.js'
 import { requestOf } from './rerun.js'
+import type { QueuedJob, SharedWork, SharedWorkHandlers } from '../cluster/shared-work.js'
+import { interrupt } from './reconcile.js'
+import { isFinished } from './status.js'
 
 export interface ExecutionServiceOptions {
   store: ExecutionStore
@@ -30,6 +33,15 @@ export interface ExecutionServiceOptions {
   logger: Logger
   /** Told of every execution accepted and ended (the metrics). */
   observer?: ExecutionObserver
+  /**
+   * STORE=redis: the replicas share the queue (executions beyond a free local slot wait there,
+   * MAX_QUEUED_EXECUTIONS for the cluster), cancel requests and leases.
+   */
+  shared?: SharedWork
+  /** The streaming callbacks of an expert-mode execution this replica takes from the shared queue. */
+  callbacksFor?: (id: string) => Callbacks
+  /** SIGTERM → SIGKILL delay for a Bolt group a dead replica left on this machine. */
+  killGraceMs?: number
 }
 
 /** What the metrics learn of executions, once per execution. */
@@ -41,6 +53,8 @@ export interface ExecutionObserver {
 export interface Execution {
   record: ExecutionRecord
   invocation: BoltInvocation
+  /** Waits on the shared queue: whichever replica takes it runs it. */
+  shared?: boolean
 }
 
 interface Running {
@@ -110,8 +124,9 @@ export class ExecutionService {
     if (this.draining) throw new ShuttingDownError()
     const invocation = buildBoltInvocation(spec, this.options.args)
     this.checkPolicy(spec)
+    const { shared } = this.options
     const admitted = this.active < this.options.maxConcurrent
-    if (!admitted && this.waiting.length >= this.options.maxQueued) throw new QueueFullError(this.active, this.waiting.length)
+    if (!admitted && shared === undefined && this.waiting.length >= this.options.maxQueued) throw new QueueFullError(this.active, this.waiting.length)
     // The slot is taken now, before any await, so concurrent requests cannot overbook it.
     if (admitted) this.active++
     const record: ExecutionRecord = {
@@ -131,19 +146,81 @@ export class ExecutionService {
       request: requestOf(spec),
       rerunOf
     }
-    const execution = { record, invocation }
+    const execution: Execution = { record, invocation }
+    if (!admitted && shared !== undefined) return this.enqueueShared(shared, execution, { spec, expertMode })
     if (!admitted) this.waiting.push({ execution, ready: false })
     try {
+      // The lease before the record: no replica may find it running without one.
+      if (shared !== undefined) await shared.hold(record.id)
       await this.options.store.create(record)
     } catch (err) {
       if (admitted) this.active--
       else this.waiting.splice(this.waiting.findIndex((w) => w.execution === execution), 1)
+      if (shared !== undefined) await shared.release(record.id)
       throw err
     }
     this.options.manager.open(record.id)
     this.options.manager.append(record.id, 'status', { status: record.status })
     this.options.observer?.accepted(record.type)
     return execution
+  }
+
+  /** Records a queued execution on the shared queue, with its `queued` event; 429 when the cluster's queue is full. */
+  private async enqueueShared (shared: SharedWork, execution: Execution, job: QueuedJob): Promise<Execution> {
+    const { record } = execution
+    const queued = { type: 'status' as const, executionId: record.id, timestamp: record.startedAt, seq: 1, data: { status: 'queued' } }
+    if (!await shared.enqueue(record, job, queued)) {
+      throw new QueueFullError(this.active, await shared.queuedCount().catch(() => this.options.maxQueued))
+    }
+    return { ...execution, shared: true }
+  }
+
+  /** What the shared queue needs of this replica. */
+  sharedHandlers (): SharedWorkHandlers {
+    return {
+      hasFreeSlot: () => !this.draining && this.active < this.options.maxConcurrent,
+      reserveSlot: () => {
+        if (this.draining || this.active >= this.options.maxConcurrent) return false
+        this.active++
+        return true
+      },
+      releaseSlot: () => { this.active-- },
+      take: (id, job) => { void this.takeShared(id, job) },
+      cancel: (id, reason) => { this.running.get(id)?.controller.abort(reason) },
+      orphan: async (id) => {
+        const found = (await this.options.store.listUnfinished()).find((u) => u.record.id === id)
+        if (found === undefined) return
+        await interrupt(this.options.store, found, { killGraceMs: this.options.killGraceMs ?? 5000, logger: this.options.logger },
+          'execution interrupted: the replica running it stopped renewing its lease')
+      }
+    }
+  }
+
+  /** Runs an execution taken from the shared queue (its slot reserved and its lease held). */
+  private async takeShared (id: string, job: QueuedJob): Promise<void> {
+    const { store, manager, shared } = this.options
+    let started = false
+    try {
+      const invocation = buildBoltInvocation(job.spec, this.options.args)
+      const record = await store.get(id)
+      if (record === undefined) throw new ExecutionNotFoundError(id)
+      manager.open(id, await store.lastSeq(id))
+      record.status = 'running'
+      await store.update(id, { status: 'running' })
+      manager.append(id, 'status', { status: 'running' })
+      this.start({ record, invocation }, job.expertMode ? this.options.callbacksFor?.(id) : undefined)
+      started = true
+      this.options.logger.info({ executionId: id }, 'took a queued execution')
+      // A cancel sent while it changed hands.
+      const reason = await shared!.pendingCancel(id)
+      if (reason !== null) this.running.get(id)?.controller.abort(reason)
+    } catch (err) {
+      if (started) return
+      this.options.logger.error({ err, executionId: id }, 'could not start a queued execution')
+      this.active--
+      await shared!.release(id)
+      shared!.slotFreed()
+    }
   }
 
   private checkPolicy (spec: OperationSpec): void {
@@ -160,6 +237,8 @@ export class ExecutionService {
    * `callbacks` (output is only streamed when given).
    */
   run (execution: Execution, callbacks?: Callbacks): void {
+    // Whichever replica takes it from the shared queue runs it.
+    if (execution.shared === true) return
     const waiting = this.waiting.find((w) => w.execution === execution)
     if (waiting !== undefined) {
       waiting.callbacks = callbacks
@@ -212,10 +291,15 @@ export class ExecutionService {
       this.options.logger.error({ err, executionId: record.id }, 'execution failed unexpectedly')
       const error = { kind: 'bolt-stream/internal-error', message: 'The execution failed because of an internal error' }
       await this.conclude(record, { status: 'failed', error }).catch(() => {})
-    }).finally(() => {
+    }).finally(async () => {
       this.running.delete(record.id)
       this.active--
       this.pump()
+      const { shared } = this.options
+      if (shared !== undefined) {
+        shared.slotFreed()
+        await shared.release(record.id)
+      }
     })
     this.running.set(record.id, { controller, done })
   }
@@ -278,8 +362,27 @@ export class ExecutionService {
       return (await this.options.store.get(id)) ?? record
     }
     const run = this.running.get(id)
-    if (run === undefined || record.status !== 'running') throw new ExecutionFinishedError(id, record.status)
-    run.controller.abort(reason)
+    if (run !== undefined && record.status === 'running') {
+      run.controller.abort(reason)
+      return record
+    }
+    const { shared } = this.options
+    if (shared === undefined || isFinished(record.status)) throw new ExecutionFinishedError(id, record.status)
+    // Under a lease while it ends, so no replica takes it for orphaned meanwhile.
+    if (record.status === 'queued' && await shared.holdIfFree(id)) {
+      try {
+        if (await shared.claim(id)) {
+          // Off the shared queue before anyone took it: it ends here, without a Bolt process.
+          this.options.manager.open(id, await this.options.store.lastSeq(id))
+          await this.conclude(record, { status: 'cancelled', error: { kind: 'bolt-stream/cancelled', message: reason } })
+          return (await this.options.store.get(id)) ?? record
+        }
+      } finally {
+        await shared.release(id)
+      }
+    }
+    // Running on another replica (or being taken by one): it cancels it.
+    await shared.requestCancel(id, reason)
     return record
   }
 

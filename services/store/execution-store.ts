@@ -30,7 +30,7 @@ export interface RetentionPolicy {
 }
 
 export interface ExecutionStore {
-  readonly kind: 'memory' | 'sqlite'
+  readonly kind: 'memory' | 'sqlite' | 'redis'
   /**
    * Estimated heap bytes of the event logs held in memory: SQLite's recent-log cache (at most
    * STORE_CACHE_MAX_BYTES), or the memory store's whole history (at most HISTORY_MAX_BYTES).

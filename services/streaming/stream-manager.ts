@@ -10,6 +10,10 @@ import type { StreamingCallback } from './streaming-callback.js'
 const TAIL_WAIT_MS = 1000
 /** Fan-out runs in slices of about this long, so many busy executions cannot stall the event loop. */
 const FAN_OUT_SLICE_MS = 10
+/** Longest a replay of an execution run elsewhere waits for its record to turn final. */
+const FINAL_RECORD_WAIT_MS = 5000
+/** How long a subscriber waits before reading again from a store that could not be reached. */
+const STORE_RETRY_MS = 250
 /** Replayed frames are sent in pieces of about this many characters. */
 const REPLAY_WRITE_CHARS = 256 * 1024
 
@@ -304,7 +308,8 @@ export class StreamManager {
     const leave = (): void => this.unsubscribe(id, sink)
     try {
       for (;;) {
-        const page = await this.replayPage(id, sub)
+        const page = await this.unlessStoreAway(() => this.replayPage(id, sub), sink)
+        if (page === null) continue
         if (page === 'gone') return leave()
         if (page === 'ended') {
           leave()
@@ -318,9 +323,10 @@ export class StreamManager {
           channel?.subscribers.delete(sink)
           // Not live in this process: either finished (the log is complete) or run by another
           // process sharing the store, whose log is followed through the store's tail.
-          const record = await this.store.get(id)
+          const record = await this.unlessStoreAway(() => this.store.get(id), sink)
+          if (record === null) continue
           if (record !== undefined && !isFinished(record.status) && !sink.closed) {
-            await this.store.waitForEvents(id, sub.cursor, TAIL_WAIT_MS)
+            await this.unlessStoreAway(() => this.store.waitForEvents(id, sub.cursor, TAIL_WAIT_MS), sink)
             continue
           }
           if (!sink.closed) sink.end()
@@ -335,6 +341,21 @@ export class StreamManager {
     } catch (err) {
       leave()
       throw err
+    }
+  }
+
+  /**
+   * Runs a read of the store; while a shared store is unreachable, waits a little and answers
+   * null (the caller tries again) rather than drop the subscriber: its stream goes on when the
+   * store is back. A closed sink stops the waiting.
+   */
+  private async unlessStoreAway<T> (read: () => Promise<T>, sink: SubscriberSink): Promise<T | null> {
+    try {
+      return await read()
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'BOLT_STREAM_STORE_UNAVAILABLE' || sink.closed) throw err
+      await new Promise((resolve) => setTimeout(resolve, STORE_RETRY_MS))
+      return null
     }
   }
 
@@ -373,6 +394,8 @@ export class StreamManager {
       }
       sub.cursor = event.seq
       const terminal = event.type === 'complete' || event.type === 'error'
+      // Another process ran it: its record turns final just after the terminal event is stored.
+      if (terminal && !this.channels.has(id)) await this.finalRecord(id)
       if (terminal || pending.length >= REPLAY_WRITE_CHARS) {
         if (!await flush()) return 'gone'
         if (terminal) return 'ended'
@@ -385,6 +408,19 @@ export class StreamManager {
   private sent (events: number, bytes: number): void {
     this.counts.events += events
     this.counts.bytes += bytes
+  }
+
+  /**
+   * Waits (briefly) until the record of an execution run elsewhere is final, so a client told of
+   * its end finds the final record, as it does when this process ran it.
+   */
+  private async finalRecord (id: string): Promise<void> {
+    const deadline = Date.now() + FINAL_RECORD_WAIT_MS
+    while (Date.now() < deadline) {
+      const record = await this.store.get(id).catch(() => undefined)
+      if (record === undefined || isFinished(record.status)) return
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
   }
 
   unsubscribe (id: string, sink: SubscriberSink): void {

@@ -61,6 +61,13 @@ function admit (fastify: FastifyInstance, request: FastifyRequest, reply: Fastif
     : `The service has ${config.maxStreams} streams open, the most allowed`)
 }
 
+/** STORE=redis: the per-client limit counts the client's streams on every replica. */
+async function admitShared (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const slots = fastify.sharedStreamSlots
+  if (slots === null || await slots.admit(clientKey(request.ip, request.principal), reply.raw)) return
+  throw new TooManyStreamsError(`This client has ${fastify.config.maxStreamsPerClient} streams open on the service's replicas, the most allowed`)
+}
+
 /** Opens the SSE response: headers now, the start frame, then the log and live events. */
 async function follow (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, record: ExecutionRecord, from: { after: number, lastSeq: number }): Promise<void> {
   const { streaming, sseConnections, config } = fastify
@@ -105,6 +112,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
     // The client has everything; 204 makes EventSource stop reconnecting.
     if (from.done) return reply.code(204).send(null)
     admit(fastify, request, reply)
+    await admitShared(fastify, request, reply)
     await follow(fastify, request, reply, record, from)
   })
 

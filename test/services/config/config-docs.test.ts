@@ -24,7 +24,7 @@ t.test('every setting has a row, a description, and its bounds or choices', asyn
   const maxOutput = rows.find((r) => r.startsWith('| `MAX_OUTPUT_BYTES` |'))
   t.match(maxOutput, '| `10485760` | 1024–4294967296 |', 'the minimum of MAX_OUTPUT_BYTES is documented')
   t.match(maxOutput, 'at least 1024 (', 'its description states the minimum and why')
-  t.match(rows.find((r) => r.startsWith('| `STORE` |')), '| `sqlite` | `sqlite` `memory` |', 'choices shown')
+  t.match(rows.find((r) => r.startsWith('| `STORE` |')), '| `sqlite` | `sqlite` `memory` `redis` |', 'choices shown')
   t.match(rows.find((r) => r.startsWith('| `COMMAND_ALLOWLIST` |')), '(`uptime\\|df -h`)', 'pipes escaped')
 })
 

@@ -141,7 +141,11 @@ t.test('bad values throw an error naming the setting', async (t) => {
     ['SHED_MAX_EVENT_LOOP_DELAY_MS', '-1'],
     ['SHED_SAMPLE_INTERVAL_MS', '5'],
     ['RATE_LIMIT_WINDOW_MS', '10'],
-    ['TRUST_PROXY', 'proxy.example']
+    ['TRUST_PROXY', 'proxy.example'],
+    ['STORE', 'postgres'],
+    ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['REDIS_URL', 'redis://exa mple'],
+    ['LEASE_TTL_MS', '500']
   ]
   for (const [name, value] of cases) {
     const err = failure({ [name]: value })
@@ -220,9 +224,9 @@ t.test('every setting is in the config under its camelCase name; derived values 
     'authSources', 'authTokens', 'boltEnv', 'boltEnvPassthrough', 'boltKillGraceMs', 'boltPath', 'boltProbeIntervalMs',
     'boltProject', 'boltProjectIsDefault', 'commandAllowlist', 'corsOrigins', 'databasePath', 'demoMode', 'discoveryCacheTtlMs',
     'discoveryTimeoutMs', 'executionTimeoutMs',
-    'historyMaxBytes', 'host', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
+    'historyMaxBytes', 'host', 'leaseTtlMs', 'logLevel', 'maxConcurrentExecutions', 'maxOutputBytes', 'maxQueuedExecutions',
     'maxStreams', 'maxStreamsPerClient', 'metricsEnabled', 'metricsPort', 'planAllowlist', 'port', 'puppetAgentCommand', 'puppetRunAs', 'rateLimitMax',
-    'rateLimitWindowMs', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions',
+    'rateLimitWindowMs', 'redisKeyPrefix', 'redisUrl', 'retentionDays', 'retentionIntervalMs', 'retentionMaxExecutions',
     'shedMaxEventLoopDelayMs', 'shedMaxHeapUsedBytes', 'shedMaxRssBytes', 'shedSampleIntervalMs', 'shutdownGraceMs', 'store', 'storeCacheMaxBytes',
     'streamFlushIntervalMs', 'streamHeartbeatMs', 'streamMaxBufferedBytes', 'streamStallTimeoutMs',
     'streamTicketTtlMs', 'taskAllowlist', 'trustProxy', 'viewerDir'

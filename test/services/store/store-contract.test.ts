@@ -2,11 +2,16 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
+
+const tap = t
 import type { ExecutionStore, ListQuery } from '../../../services/store/execution-store.js'
 import { MemoryStore } from '../../../services/store/memory-store.js'
 import { SqliteStore } from '../../../services/store/sqlite-store.js'
 import type { ExecutionEvent, ExecutionRecord } from '../../../schemas/index.js'
+import { RedisStore } from '../../../services/store/redis-store.js'
+import { connectRedis } from '../../../services/store/redis-connection.js'
 import { tempDir, makeRecord as record } from '../../helper.js'
+import { redisMissing, startRedis, type TestRedis } from '../../redis-server.js'
 
 // One behavioural contract for every ExecutionStore: the memory store and the SQLite store
 // must be interchangeable for the routes, the stream manager and the reconciler.
@@ -45,8 +50,8 @@ async function held<T> (p: Promise<T>): Promise<T> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-function contract (name: string, factory: Factory): void {
-  t.test(`${name}: ExecutionStore contract`, async (t) => {
+function contract (name: string, factory: Factory, options: { skip?: string | false } = {}): void {
+  t.test(`${name}: ExecutionStore contract`, { skip: options.skip ?? false }, async (t) => {
     const ids = async (store: ExecutionStore, q: ListQuery): Promise<string[]> => (await store.list(q)).executions.map((e) => e.id)
 
     t.test('create/get round-trips a full record; returned records are copies', async (t) => {
@@ -469,6 +474,16 @@ contract('sqlite', async (t) => {
   t.teardown(() => store.close())
   return store
 })
+
+// Every store of the redis contract on one server of this file's own, each under a prefix of its own.
+let redisServer: TestRedis | undefined
+let stores = 0
+contract('redis', async (t) => {
+  redisServer ??= await startRedis(tap)
+  const store = await RedisStore.open(await connectRedis(redisServer.url, 'contract'), { prefix: `contract-${++stores}:` })
+  t.teardown(() => store.close())
+  return store
+}, { skip: redisMissing })
 
 t.test('sqlite only', async (t) => {
   t.test('data survives closing and reopening the file', async (t) => {
