@@ -6,8 +6,11 @@ import { sleep } from './redis-connection.js'
 // it. A waiter that the current XREAD does not cover (a new stream, an earlier cursor) interrupts
 // it with CLIENT UNBLOCK from the command connection, and the next XREAD includes it.
 
-/** Longest a single XREAD blocks; waiters have timers of their own. */
-const BLOCK_MS = 5000
+/**
+ * Longest a single XREAD blocks; waiters have timers of their own. Short, because an UNBLOCK that
+ * reaches Redis before the XREAD it meant to end is lost, and its waiter waits for the next round.
+ */
+const BLOCK_MS = 1000
 
 interface Waiter {
   afterSeq: number

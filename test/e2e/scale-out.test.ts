@@ -29,8 +29,8 @@ t.test('three replicas: started on A, streamed from B and C alike, resumed on C 
   t.equal(onB.status, 200)
   t.equal(onC.status, 200)
   const sawTwo = (e: SseEvent): boolean => e.event === 'stdout' && String(e.payload.data.output).includes('two')
-  await onB.waitFor(sawTwo)
-  await onC.waitFor(sawTwo)
+  await onB.waitFor(sawTwo, 30_000)
+  await onC.waitFor(sawTwo, 30_000)
   t.equal((await getJson(`${b.url}/api/executions/${id}`)).json.status, 'running', 'B reads the running record')
 
   // B's client loses its connection, then resumes on C from the last id it had.
@@ -80,7 +80,7 @@ t.test('cancel from C reaches the replica running it', { skip: redisMissing }, a
   const started = await postJson(`${a.url}/api/commands`, { targets: ['web1'], command: held(join(dir, 'never')), expertMode: true })
   const id = started.json.executionId as string
   const onB = await openStream(`${b.url}/api/executions/${id}/stream`)
-  await onB.waitFor(ready)
+  await onB.waitFor(ready, 30_000)
   const cancelled = await postJson(`${c.url}/api/executions/${id}/cancel`, {})
   t.equal(cancelled.status, 202)
   t.equal(cancelled.json.status, 'running', 'still running: it turns cancelled once Bolt has exited on A')
@@ -120,8 +120,8 @@ t.test('kill -9 of the running replica: subscribers elsewhere get `interrupted` 
 
   const followB = await openStream(`${b.url}/api/executions/${onA.id}/stream`)
   const followC = await openStream(`${c.url}/api/executions/${onA.id}/stream`)
-  await followB.waitFor(ready)
-  await followC.waitFor(ready)
+  await followB.waitFor(ready, 30_000)
+  await followC.waitFor(ready, 30_000)
   const queuedOnC = await openStream(`${c.url}/api/executions/${queued.id}/stream`)
 
   const killedAt = performance.now()
