@@ -1,3 +1,4 @@
+import { createServer as createNetServer } from 'node:net'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -314,4 +315,26 @@ export async function waitFinished (app: FastifyInstance, id: string, timeoutMs 
     return record.status !== 'running' && record.status !== 'queued'
   }, timeoutMs, `execution ${id} to finish`)
   return record
+}
+
+/** A port free on 127.0.0.1 now, for a program started by a test (nginx, redis-server, a metrics listener). */
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Keeps the event loop alive while awaiting something whose only timer may be unref'd. */
+export async function held<T> (p: Promise<T>): Promise<T> {
+  const keep = setInterval(() => {}, 1000)
+  try {
+    return await p
+  } finally {
+    clearInterval(keep)
+  }
 }

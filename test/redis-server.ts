@@ -1,6 +1,7 @@
+import { freePort } from './helper.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -26,17 +27,6 @@ export interface TestRedis {
 }
 
 interface Teardown { teardown: (fn: () => unknown) => void }
-
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
 
 function launch (port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(REDIS_SERVER, [

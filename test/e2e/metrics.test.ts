@@ -1,8 +1,7 @@
 import { connect } from 'node:net'
-import { createServer } from 'node:net'
 import parsePrometheusTextFormat, { type MetricFamily, type Sample } from 'parse-prometheus-text-format'
 import t from 'tap'
-import { build, getJson, makeTokens, openStream, postJson, until, type TestApp } from '../helper.js'
+import { build, getJson, makeTokens, openStream, postJson, until, type TestApp, freePort } from '../helper.js'
 
 interface Scrape extends Map<string, MetricFamily> {
   text: string
@@ -210,14 +209,3 @@ t.test('on the main port /metrics needs the read scope; METRICS_PORT serves it a
   const off = await build(t, { listen: true, env: { METRICS_ENABLED: 'false' } })
   t.equal((await fetch(`${off.url}/metrics`)).status, 404, 'METRICS_ENABLED=false: no metrics')
 })
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}

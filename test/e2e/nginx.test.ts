@@ -1,11 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request, type ClientRequest, type IncomingMessage } from 'node:http'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { build, getJson, openStream, postJson, ROOT, until, type TestApp } from '../helper.js'
+import { build, getJson, openStream, postJson, ROOT, until, type TestApp, freePort } from '../helper.js'
 
 // The proxy path, proven: a real nginx in front of the service, configured from
 // deploy/nginx/bolt-stream.conf with only its addresses and read timeout changed.
@@ -16,17 +15,6 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?
 const READ_TIMEOUT_S = 2
 
 interface Teardown { teardown: (fn: () => unknown) => void }
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** Starts an nginx of its own in front of `app`; stopped and removed at teardown. Its base URL. */
 async function startNginx (t: Teardown, app: TestApp): Promise<string> {

@@ -3,23 +3,13 @@ import t from 'tap'
 import { connectRedis } from '../../../services/store/redis-connection.js'
 import { RedisStore } from '../../../services/store/redis-store.js'
 import type { ExecutionEvent } from '../../../schemas/index.js'
-import { makeRecord as record } from '../../helper.js'
+import { makeRecord as record, held } from '../../helper.js'
 import { redisMissing, startRedis } from '../../redis-server.js'
 
 // What the contract cannot see: how the Redis store lays out its data and uses its connections.
 
 const event = (id: string, seq: number): ExecutionEvent =>
   ({ type: 'stdout', executionId: id, timestamp: '2024-01-01T00:00:00.000Z', seq, data: { target: 'a', output: `${seq}\n` } })
-
-/** Keeps the event loop alive while awaiting something whose only timer may be unref'd. */
-async function held<T> (p: Promise<T>): Promise<T> {
-  const keep = setInterval(() => {}, 1000)
-  try {
-    return await p
-  } finally {
-    clearInterval(keep)
-  }
-}
 
 t.test('redis store', { skip: redisMissing }, async (t) => {
   const server = await startRedis(t)

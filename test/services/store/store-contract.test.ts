@@ -10,7 +10,7 @@ import { SqliteStore } from '../../../services/store/sqlite-store.js'
 import type { ExecutionEvent, ExecutionRecord } from '../../../schemas/index.js'
 import { RedisStore } from '../../../services/store/redis-store.js'
 import { connectRedis } from '../../../services/store/redis-connection.js'
-import { tempDir, makeRecord as record } from '../../helper.js'
+import { tempDir, makeRecord as record, held } from '../../helper.js'
 import { redisMissing, startRedis, type TestRedis } from '../../redis-server.js'
 
 // One behavioural contract for every ExecutionStore: the memory store and the SQLite store
@@ -36,16 +36,6 @@ async function rejection (t: Assert, p: Promise<unknown>, what: string): Promise
   }
   t.ok(caught instanceof Error, `${what}: rejects with an Error`)
   return caught
-}
-
-/** Keeps the event loop alive while awaiting something whose only timer may be unref'd. */
-async function held<T> (p: Promise<T>): Promise<T> {
-  const keep = setInterval(() => {}, 1000)
-  try {
-    return await p
-  } finally {
-    clearInterval(keep)
-  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
