@@ -16,8 +16,10 @@
 import { request, type ClientRequest } from 'node:http'
 
 export interface ClientConfig {
-  /** Base URL, e.g. http://127.0.0.1:41234 */
+  /** Base URL, e.g. http://127.0.0.1:41234: executions are started there, replays read there. */
   base: string
+  /** Replicas to spread the subscribers over (subscriber i of every stream connects to bases[i % n]); default [base]. */
+  bases?: string[]
   /** Executions to start first: each body is POSTed to `path`; answers carry {executionId, streamUrl}. */
   start?: { path: string, bodies: unknown[] }
   /** Stream paths to follow when nothing is started. */
@@ -33,6 +35,8 @@ export interface ClientConfig {
   reconnect?: boolean
   /** Replay mode: how many times each stream is replayed, sequentially. */
   repeats?: number
+  /** Replay mode: also time the arrival of this many events (the replay of a fixed-size prefix). */
+  markEvents?: number
   timeoutMs: number
   /** Sent with every request (the API token). */
   headers?: Record<string, string>
@@ -72,7 +76,7 @@ export interface ClientResult {
   lastTerminalAt: number
   firstEmitAt: number
   startLastSeq: number
-  replays: Array<{ ms: number, events: number, lastSeq: number, terminal: boolean, status: string }>
+  replays: Array<{ ms: number, markMs: number | null, events: number, lastSeq: number, terminal: boolean, status: string }>
   connectMs: number
   clientCpuMs: number
 }
@@ -111,6 +115,9 @@ class Histogram {
   }
 }
 
+/** Replay mode: the event count whose arrival is timed (0: none). */
+let markEvents = 0
+
 class Conn {
   parts: Buffer[] = []
   status = 0
@@ -124,6 +131,8 @@ class Conn {
   heartbeats = 0
   events = 0
   lastSeq = -1
+  /** performance.now() when the markEvents-th event arrived. */
+  markAt = 0
   req: ClientRequest | null = null
   url = ''
   reconnect = false
@@ -219,7 +228,7 @@ function frame (c: Conn, f: Buffer, now: number): void {
     }
     pos = nl + 1
   }
-  if (hasId) c.events++
+  if (hasId && ++c.events === markEvents) c.markAt = performance.now()
   if (dataStart === -1) return
   switch (event) {
     case 'stdout':
@@ -332,6 +341,7 @@ let extraHeaders: Record<string, string> = {}
 
 async function main (): Promise<void> {
   const config = JSON.parse(process.argv[2]) as ClientConfig
+  markEvents = config.markEvents ?? 0
   extraHeaders = config.headers ?? {}
   const cpu0 = process.cpuUsage()
   let timedOut = false
@@ -427,7 +437,8 @@ async function main (): Promise<void> {
         if (!c.terminal && !c.closed) await new Promise<void>((resolve) => { c.onDone = resolve })
         const ms = performance.now() - t0
         c.req?.destroy()
-        replays.push({ ms: Math.round(ms * 100) / 100, events: c.events, lastSeq: c.lastSeq, terminal: c.terminal, status: c.terminalStatus })
+        const markMs = c.markAt === 0 ? null : Math.round((c.markAt - t0) * 100) / 100
+        replays.push({ ms: Math.round(ms * 100) / 100, markMs, events: c.events, lastSeq: c.lastSeq, terminal: c.terminal, status: c.terminalStatus })
         if (timedOut) return
       }
     }
@@ -436,7 +447,8 @@ async function main (): Promise<void> {
   }
 
   const urls: string[] = []
-  for (let i = 0; i < config.subscribers; i++) for (const s of streams) urls.push(config.base + s)
+  const bases = config.bases ?? [config.base]
+  for (let i = 0; i < config.subscribers; i++) for (const s of streams) urls.push(bases[i % bases.length] + s)
   const t0 = performance.now()
   let done = 0
   let wantAll: (() => void) | null = null

@@ -1,4 +1,4 @@
-// `npm run bench`: the whole benchmark, in one run, in under 5 minutes on a 2-core machine.
+// `npm run bench`: the whole benchmark, in one run, in under 8 minutes on a 2-core machine.
 //
 // Builds the service once and benchmarks the compiled dist/server.js started with plain `node`
 // (plus --expose-gc and the event-loop-delay probe, see bench/eld-probe.mjs). Every figure is
@@ -10,7 +10,7 @@
 //                      for the figures); profiles in bench/results/*.cpuprofile, top self-time
 //                      functions (measured window and whole process) in bench/results/p3-…/p4-service-
 //                      cpu-top.json, in latest.json and on the console
-//   BENCH_ONLY=P1,P3   runs a subset (for development; latest.json then holds only those)
+//   BENCH_ONLY=P1,R3   runs a subset (P1–P5, R1, R3, R5; latest.json then holds only those)
 //   BENCH_STORE=memory runs the service with the in-memory store (default: SQLite, as deployed)
 //   BENCH_OUT=file     writes the results to bench/results/<file> instead of latest.json
 //   BENCH_KEEP_TMP=1   keeps the temporary directory with the processes' logs
@@ -46,7 +46,7 @@ const AUTH = process.env.BENCH_AUTH !== 'off'
 const API_TOKEN = randomBytes(24).toString('base64url')
 const AUTH_HEADERS: Record<string, string> = AUTH ? { authorization: `Bearer ${API_TOKEN}` } : {}
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim().toUpperCase()).filter((s) => s !== '')
-const RUN_LIMIT_MS = 295_000
+const RUN_LIMIT_MS = 480_000
 const P3_RAW = process.env.BENCH_P3_RAW !== 'off'
 
 // Scenario sizes.
@@ -80,10 +80,10 @@ interface Proc {
 }
 const procs = new Set<Proc>()
 
-function launch (name: string, args: string[], env: NodeJS.ProcessEnv, capture: boolean): Proc {
+function launch (name: string, args: string[], env: NodeJS.ProcessEnv, capture: boolean, command = NODE): Proc {
   const logPath = join(tmp, `${name}.log`)
   const fd = openSync(logPath, 'a')
-  const child = spawn(NODE, args, { cwd: ROOT, env, stdio: ['ignore', capture ? 'pipe' : fd, fd] })
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', capture ? 'pipe' : fd, fd] })
   closeSync(fd)
   if (child.pid === undefined) throw new Error(`could not start ${name}`)
   let resolveExit!: () => void
@@ -354,12 +354,16 @@ const MiB = 1024 * 1024
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
-async function p1One (server: Server): Promise<Record<string, unknown>> {
+/** CPU time of every server of a deployment (one service, or the replicas sharing Redis). */
+const cpuOf = (servers: Server[]): number => servers.reduce((sum, s) => sum + cpuMs(s.proc.pid), 0)
+
+async function p1One (server: Server, spread: Server[] = [server]): Promise<Record<string, unknown>> {
   const gate = join(tmp, `gate-${server.name}`)
   const args = ['--rate', String(P1.rate), '--duration', String(P1.seconds), '--silence', String(P1.silenceMs), '--marker', '--gate', gate]
   let cpu0 = 0
   const client = await runClient(`${server.name}-client`, {
     base: server.base,
+    bases: spread.map((s) => s.base),
     start: startSpec(server, [{ targets: ['t1'], args }]),
     subscribers: P1.subscribers,
     batch: 250,
@@ -369,7 +373,7 @@ async function p1One (server: Server): Promise<Record<string, unknown>> {
   }, {
     onConnected: async () => {
       await sleep(500) // the last connections settle
-      cpu0 = cpuMs(server.proc.pid)
+      cpu0 = cpuOf(spread)
       writeFileSync(gate, '')
     }
   })
@@ -383,7 +387,7 @@ async function p1One (server: Server): Promise<Record<string, unknown>> {
     connectionsWithGaps: client.connectionsWithGaps,
     terminal: client.terminal,
     reconnects: client.reconnects,
-    serverCpuMs: cpuMs(server.proc.pid) - cpu0,
+    serverCpuMs: cpuOf(spread) - cpu0,
     clientCpuMs: client.clientCpuMs,
     windowMs: Math.round((client.lastTerminalAt - client.firstEmitAt) / 1000)
   }
@@ -463,7 +467,7 @@ async function scenarioP2 (): Promise<Record<string, any>> {
   }
 }
 
-async function p3One (server: Server): Promise<Record<string, unknown>> {
+async function p3One (server: Server, spread: Server[] = [server]): Promise<Record<string, unknown>> {
   const gate = join(tmp, `gate-${server.name}`)
   const args = ['--lines', String(P3.lines), '--size', String(P3.lineBytes), '--gate', gate]
   const bodies = Array.from({ length: P3.executions }, () => ({ targets: ['t1'], args }))
@@ -471,6 +475,7 @@ async function p3One (server: Server): Promise<Record<string, unknown>> {
   let windowStartUs = 0
   const client = await runClient(`${server.name}-client`, {
     base: server.base,
+    bases: spread.map((s) => s.base),
     start: startSpec(server, bodies),
     subscribers: P3.subscribers,
     batch: 250,
@@ -480,13 +485,16 @@ async function p3One (server: Server): Promise<Record<string, unknown>> {
   }, {
     onConnected: async () => {
       await sleep(500)
-      windowStartUs = (await probe(server)).nextStartMonoUs // starts the measured window
-      cpu0 = cpuMs(server.proc.pid)
+      // Starts the measured window of every server.
+      windowStartUs = (await Promise.all(spread.map(probe)))[0].nextStartMonoUs
+      cpu0 = cpuOf(spread)
       writeFileSync(gate, '')
     }
   })
-  const eld = await probe(server)
-  const cpu = cpuMs(server.proc.pid) - cpu0
+  // With replicas, the worst of their event loops.
+  const elds = await Promise.all(spread.map(probe))
+  const eld = elds.reduce((worst, e) => (e.p99 > worst.p99 ? e : worst))
+  const cpu = cpuOf(spread) - cpu0
   const windowS = (client.lastTerminalAt - client.firstLineAt) / 1e6
   const linesWindowS = (client.lastLineAt - client.firstLineAt) / 1e6
   return {
@@ -655,16 +663,40 @@ async function scenarioP4 (): Promise<Record<string, any>> {
 
 async function p5Replays (server: Server, stream: string): Promise<Record<string, unknown>> {
   const client = await runClient(`${server.name}-client`, {
-    base: server.base, streams: [stream], subscribers: 1, batch: 1, mode: 'replay', repeats: P5.repeats, timeoutMs: 60_000
+    base: server.base, streams: [stream], subscribers: 1, batch: 1, mode: 'replay', repeats: P5.repeats, markEvents: P5.minEvents, timeoutMs: 60_000
   })
   const ms = client.replays.map((r) => r.ms)
+  const markMs = client.replays.map((r) => r.markMs ?? NaN)
   return {
     replayMs: ms,
     medianMs: r2(median(ms)),
+    /** From the request to the 10,000th event: the replay of a fixed size, whatever the log's length. */
+    first10kMs: markMs,
+    medianFirst10kMs: r2(median(markMs)),
     events: client.replays[0]?.events,
     lastSeq: client.replays[0]?.lastSeq,
     allTerminal: client.replays.every((r) => r.terminal)
   }
+}
+
+/** Starts P5's execution on `svc` and waits for its end: ≥ 10,000 events logged (else it throws). */
+async function logP5Execution (svc: Server): Promise<{ executionId: string, streamUrl: string }> {
+  const targets = Array.from({ length: P5.targets }, (_, i) => `t${String(i + 1).padStart(2, '0')}`)
+  // Every target prints its lines at least 20 ms apart, starting together once all 50 emitters
+  // are up (their start-up would otherwise delay timers and bunch lines into one event).
+  const gate = join(tmp, `gate-${svc.name}`)
+  const started = await postJson(`${svc.base}/api/commands`, {
+    targets, command: emitterCommand(['--rate', String(P5.rate), '--steady', '--count', String(P5.linesPerTarget), '--gate', gate]), expertMode: true
+  })
+  await until('the P5 emitters to start', 30_000, () => emittersAlive(gate) >= P5.targets)
+  await sleep(500)
+  writeFileSync(gate, '')
+  await until('the P5 execution to finish', 60_000, async () => (await getJson(`${svc.base}/api/executions/${String(started.executionId)}`)).status !== 'running')
+  return { executionId: String(started.executionId), streamUrl: String(started.streamUrl) }
+}
+
+function checkP5Size (result: Record<string, unknown>): void {
+  if (Number(result.lastSeq) < P5.minEvents) throw new Error(`P5: the execution logged only ${String(result.lastSeq)} events (< ${P5.minEvents})`)
 }
 
 async function scenarioP5 (): Promise<Record<string, any>> {
@@ -672,19 +704,9 @@ async function scenarioP5 (): Promise<Record<string, any>> {
   const svc = await startService('p5-service', { STREAM_FLUSH_INTERVAL_MS: '1' })
   let service: Record<string, unknown>
   try {
-    const targets = Array.from({ length: P5.targets }, (_, i) => `t${String(i + 1).padStart(2, '0')}`)
-    // Every target prints its lines at least 10 ms apart, starting together once all 50 emitters
-    // are up (their start-up would otherwise delay timers and bunch lines into one event).
-    const gate = join(tmp, 'gate-p5')
-    const started = await postJson(`${svc.base}/api/commands`, {
-      targets, command: emitterCommand(['--rate', String(P5.rate), '--steady', '--count', String(P5.linesPerTarget), '--gate', gate]), expertMode: true
-    })
-    await until('the P5 emitters to start', 30_000, () => emittersAlive(gate) >= P5.targets)
-    await sleep(500)
-    writeFileSync(gate, '')
-    await until('the P5 execution to finish', 60_000, async () => (await getJson(`${svc.base}/api/executions/${String(started.executionId)}`)).status !== 'running')
-    service = await p5Replays(svc, started.streamUrl as string)
-    if (Number(service.lastSeq) < P5.minEvents) throw new Error(`P5: the execution logged only ${String(service.lastSeq)} events (< ${P5.minEvents})`)
+    const started = await logP5Execution(svc)
+    service = await p5Replays(svc, started.streamUrl)
+    checkP5Size(service)
   } finally {
     await stop(svc.proc)
   }
@@ -698,6 +720,89 @@ async function scenarioP5 (): Promise<Record<string, any>> {
     await stop(raw.proc)
   }
   return { service, raw: rawResult }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scale-out: STORE=redis with two replicas, against STORE=sqlite with one, paired in this run
+
+const REPLICAS = 2
+const REDIS_SERVER = process.env.BENCH_REDIS_SERVER ?? 'redis-server'
+
+/** A redis-server of this run's own on a free port, nothing kept on disk. */
+async function startRedis (name: string): Promise<{ url: string, proc: Proc }> {
+  const port = await freePort()
+  const dir = join(tmp, name)
+  mkdirSync(dir, { recursive: true })
+  const proc = launch(name, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], process.env, false, REDIS_SERVER)
+  await until(`${name} readiness`, 10_000, () => {
+    if (proc.exited) throw new Error(`${name} exited (is redis-server installed? Debian package redis-server): ${logTail(name)}`)
+    return logTail(name).includes('Ready to accept connections')
+  })
+  return { url: `redis://127.0.0.1:${port}`, proc }
+}
+
+/** Replicas sharing `redisUrl`, with a key prefix of their own (a fresh, empty deployment). */
+async function startReplicas (name: string, redisUrl: string, env: Record<string, string> = {}): Promise<Server[]> {
+  const servers: Server[] = []
+  for (let i = 0; i < REPLICAS; i++) {
+    servers.push(await startService(`${name}-${String.fromCharCode(97 + i)}`, { STORE: 'redis', REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `${name}:`, ...env }))
+  }
+  return servers
+}
+
+async function stopAll (servers: Server[]): Promise<void> {
+  await Promise.all(servers.map((s) => stop(s.proc)))
+}
+
+/** Runs `scenario` with a redis-server started for it, stopped after. */
+async function withRedis<T> (name: string, scenario: (redisUrl: string) => Promise<T>): Promise<T> {
+  const redis = await startRedis(name)
+  try {
+    return await scenario(redis.url)
+  } finally {
+    await stop(redis.proc)
+  }
+}
+
+async function scenarioR1 (): Promise<Record<string, any>> {
+  return withRedis('r1-redis', async (redisUrl) => {
+    const one = await startService('r1-sqlite')
+    const sqlite = await p1One(one).finally(() => stop(one.proc))
+    const replicas = await startReplicas('r1-replica', redisUrl)
+    const redis = await p1One(replicas[0], replicas).finally(() => stopAll(replicas))
+    return { sqlite, redis }
+  })
+}
+
+async function scenarioR3 (): Promise<Record<string, any>> {
+  return withRedis('r3-redis', async (redisUrl) => {
+    const sqliteRuns: Array<Record<string, any>> = []
+    const redisRuns: Array<Record<string, any>> = []
+    for (let i = 1; i <= P3.repeats; i++) {
+      const one = await startService(`r3-sqlite-${i}`)
+      sqliteRuns.push(await p3One(one).finally(() => stop(one.proc)))
+      const replicas = await startReplicas(`r3-replica-${i}`, redisUrl)
+      redisRuns.push(await p3One(replicas[0], replicas).finally(() => stopAll(replicas)))
+    }
+    // Each pair ran back to back on the same machine state: their ratio, then the median.
+    const pairedRatio = median(redisRuns.map((r, i) => r.deliveriesPerS / sqliteRuns[i].deliveriesPerS))
+    return { sqlite: medianOfRuns(sqliteRuns), redis: medianOfRuns(redisRuns), pairedRatio: Math.round(pairedRatio * 1000) / 1000 }
+  })
+}
+
+async function scenarioR5 (): Promise<Record<string, any>> {
+  return withRedis('r5-redis', async (redisUrl) => {
+    const replicas = await startReplicas('r5-replica', redisUrl, { STREAM_FLUSH_INTERVAL_MS: '1' })
+    try {
+      const started = await logP5Execution(replicas[0])
+      // Replayed by the replica that did not accept the POST: whichever ran it, the log is Redis's.
+      const redis = await p5Replays(replicas[1], started.streamUrl)
+      checkP5Size(redis)
+      return { redis }
+    } finally {
+      await stopAll(replicas)
+    }
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -761,11 +866,39 @@ function rows (s: Record<string, any>): Row[] {
   }
   const p5 = s.P5
   if (p5 !== undefined && p5.error === undefined) {
-    out.push({ id: 'P5', metric: `late joiner to terminal, median of ${P5.repeats} (ms)`, service: fmt(p5.service.medianMs), raw: fmt(p5.raw.medianMs), ratio: ratio(p5.service.medianMs, p5.raw.medianMs), target: '≤ 200', met: yes(p5.service.medianMs <= 200) })
+    out.push({ id: 'P5', metric: `late joiner to its ${P5.minEvents}th event, median of ${P5.repeats} (ms)`, service: fmt(p5.service.medianFirst10kMs), raw: fmt(p5.raw.medianFirst10kMs), ratio: ratio(p5.service.medianFirst10kMs, p5.raw.medianFirst10kMs), target: '≤ 200', met: yes(p5.service.medianFirst10kMs <= 200) })
+    out.push({ id: 'P5', metric: `late joiner to terminal (whole log), median of ${P5.repeats} (ms)`, service: fmt(p5.service.medianMs), raw: fmt(p5.raw.medianMs), ratio: ratio(p5.service.medianMs, p5.raw.medianMs), target: '–', met: '' })
     out.push({ id: 'P5', metric: 'events replayed (lastSeq)', service: String(p5.service.lastSeq), raw: String(p5.raw.lastSeq), ratio: '', target: '≥ 10000', met: yes(p5.service.lastSeq >= P5.minEvents) })
   }
-  for (const id of ['P1', 'P2', 'P3', 'P4', 'P5']) {
+  out.push(...scaleOutRows(s))
+  for (const id of ['P1', 'P2', 'P3', 'P4', 'P5', 'R1', 'R3', 'R5']) {
     if (s[id]?.error !== undefined) out.push({ id, metric: 'scenario failed', service: String(s[id].error).slice(0, 80), raw: '', ratio: '', target: '', met: 'NO' })
+  }
+  return out
+}
+
+/** The scale-out rows: Redis with two replicas in the service column, SQLite with one in the raw column. */
+function scaleOutRows (s: Record<string, any>): Row[] {
+  const out: Row[] = []
+  const r1 = s.R1
+  if (r1 !== undefined && r1.error === undefined) {
+    const rd = r1.redis
+    const sq = r1.sqlite
+    out.push({ id: 'R1', metric: 'P1 line latency p99 (ms), redis ×2 vs sqlite ×1', service: fmt(rd.latencyMs.p99), raw: fmt(sq.latencyMs.p99), ratio: `+${fmt(rd.latencyMs.p99 - sq.latencyMs.p99)} ms`, target: '≤ sqlite + 20 ms', met: yes(rd.latencyMs.p99 <= sq.latencyMs.p99 + 20) })
+    out.push({ id: 'R1', metric: 'P1 line latency p50 (ms)', service: fmt(rd.latencyMs.p50), raw: fmt(sq.latencyMs.p50), ratio: ratio(rd.latencyMs.p50, sq.latencyMs.p50), target: '–', met: '' })
+    out.push({ id: 'R1', metric: 'P1 lines delivered / expected', service: `${rd.deliveries}/${rd.expectedDeliveries}`, raw: `${sq.deliveries}/${sq.expectedDeliveries}`, ratio: '', target: 'all', met: yes(rd.deliveries === rd.expectedDeliveries && rd.connectionsWithGaps === 0) })
+  }
+  const r3 = s.R3
+  if (r3 !== undefined && r3.error === undefined) {
+    out.push({ id: 'R3', metric: `P3 deliveries/s, redis ×2 / sqlite ×1 (median of ${P3.repeats} paired ratios)`, service: String(Math.round(r3.redis.deliveriesPerS)), raw: String(Math.round(r3.sqlite.deliveriesPerS)), ratio: `${Number(r3.pairedRatio).toFixed(3)}×`, target: '≥ 0.8×', met: yes(r3.pairedRatio >= 0.8 && r3.redis.allDelivered === true) })
+    out.push({ id: 'R3', metric: `P3 event-loop delay p99 (ms), worst replica, median of ${P3.repeats}`, service: fmt(r3.redis.eld.p99), raw: fmt(r3.sqlite.eld.p99), ratio: ratio(r3.redis.eld.p99, r3.sqlite.eld.p99), target: '–', met: '' })
+  }
+  const r5 = s.R5
+  if (r5 !== undefined && r5.error === undefined) {
+    const p5 = s.P5?.error === undefined ? s.P5?.service : undefined
+    out.push({ id: 'R5', metric: `P5 replay from the other replica to the ${P5.minEvents}th event, median of ${P5.repeats} (ms)`, service: fmt(r5.redis.medianFirst10kMs), raw: fmt(p5?.medianFirst10kMs), ratio: ratio(r5.redis.medianFirst10kMs, p5?.medianFirst10kMs), target: '≤ 200', met: yes(r5.redis.medianFirst10kMs <= 200) })
+    out.push({ id: 'R5', metric: `P5 replay to terminal (whole log), median of ${P5.repeats} (ms)`, service: fmt(r5.redis.medianMs), raw: fmt(p5?.medianMs), ratio: ratio(r5.redis.medianMs, p5?.medianMs), target: '–', met: '' })
+    out.push({ id: 'R5', metric: 'P5 events replayed (lastSeq)', service: String(r5.redis.lastSeq), raw: String(p5?.lastSeq ?? '–'), ratio: '', target: '≥ 10000', met: yes(r5.redis.lastSeq >= P5.minEvents && r5.redis.allTerminal === true) })
   }
   return out
 }
@@ -833,7 +966,10 @@ async function main (): Promise<void> {
     ['P2', `${P2.connections} idle subscribers held ${P2.holdMs / 1000} s (service and raw side by side)`, scenarioP2, 130_000],
     ['P3', `${P3.executions} executions × ${P3.subscribers} subscribers, ${P3.lines} lines of ${P3.lineBytes} B each, as fast as produced (×${P3.repeats}; service with and without metrics, raw)`, scenarioP3, PROFILE ? 200_000 : 170_000],
     ['P4', `1 execution printing ${P4.bytes / MB} MB, 1 subscriber`, scenarioP4, PROFILE ? 150_000 : 100_000],
-    ['P5', `late joiner replaying a finished execution of ≥ ${P5.minEvents} events`, scenarioP5, 60_000]
+    ['P5', `late joiner replaying a finished execution of ≥ ${P5.minEvents} events`, scenarioP5, 60_000],
+    ['R1', `P1 on STORE=redis, ${REPLICAS} replicas (subscribers alternate), paired with STORE=sqlite, 1 replica`, scenarioR1, 90_000],
+    ['R3', `P3 on STORE=redis, ${REPLICAS} replicas, paired with STORE=sqlite, 1 replica (×${P3.repeats})`, scenarioR3, 150_000],
+    ['R5', `P5 on STORE=redis: logged through one replica, replayed from the other`, scenarioR5, 60_000]
   ]
   const results: Record<string, any> = {}
   const timings: Record<string, number> = {}

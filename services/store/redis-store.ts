@@ -94,6 +94,8 @@ export class RedisStore implements ExecutionStore {
   readonly memoryBytes = 0
   readonly prefix: string
   private closed = false
+  /** Reads under way, by what they read: subscribers woken together share one round trip. */
+  private readonly reads = new Map<string, Promise<unknown>>()
 
   private constructor (readonly redis: Redis, private readonly tail: RedisTail, private readonly reader: Redis, options: RedisStoreOptions) {
     this.prefix = options.prefix
@@ -260,15 +262,31 @@ export class RedisStore implements ExecutionStore {
 
   async readEvents (id: string, afterSeq: number, limit: number): Promise<ExecutionEvent[]> {
     if (limit <= 0) return []
-    const entries = await guarded(() => this.redis.xrange(this.logKey(id), `${Math.max(0, afterSeq) + 1}-0`, '+', 'COUNT', limit))
-    return entries.map(([entryId, fields]) => {
-      const f = pairs(fields)
-      return eventFromStored(id, Number.parseInt(entryId, 10), f.t as ExecutionEvent['type'], f.ts, f.d)
+    const from = Math.max(0, afterSeq) + 1
+    // The events are shared too: their frames are then built once for all those subscribers.
+    return this.shared(`ev:${id}:${from}:${limit}`, async () => {
+      const entries = await guarded(() => this.redis.xrange(this.logKey(id), `${from}-0`, '+', 'COUNT', limit))
+      return entries.map(([entryId, fields]) => {
+        const f = pairs(fields)
+        return eventFromStored(id, Number.parseInt(entryId, 10), f.t as ExecutionEvent['type'], f.ts, f.d)
+      })
     })
   }
 
   async lastSeq (id: string): Promise<number> {
-    return Number(await guarded(() => this.redis.hget(this.recordKey(id), 'last')) ?? 0)
+    return this.shared(`last:${id}`, async () => Number(await guarded(() => this.redis.hget(this.recordKey(id), 'last')) ?? 0))
+  }
+
+  /**
+   * One read for every identical read asked while it is under way (a remote execution's
+   * subscribers, woken by the same tail entry, all ask for the same page).
+   */
+  private shared<T> (key: string, read: () => Promise<T>): Promise<T> {
+    const pending = this.reads.get(key)
+    if (pending !== undefined) return pending as Promise<T>
+    const started = read().finally(() => this.reads.delete(key))
+    this.reads.set(key, started)
+    return started
   }
 
   async waitForEvents (id: string, afterSeq: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {

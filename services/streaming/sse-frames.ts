@@ -18,9 +18,28 @@ export function dataJson (event: ExecutionEvent): string {
   return text
 }
 
-/** Builds an event from stored parts, remembering the stored JSON so it is not made again. */
+/**
+ * Builds an event from stored parts, remembering the stored JSON so it is not made again. Its
+ * `data` is parsed on first read: a replay only copies the stored text into frames, and parsing
+ * every event's JSON was most of a replay's cost. An own enumerable getter, so spreads and
+ * JSON.stringify see `data` as a plain property would be seen.
+ */
 export function eventFromStored (executionId: string, seq: number, type: ExecutionEvent['type'], timestamp: string, data: string): ExecutionEvent {
-  const event: ExecutionEvent = { type, executionId, timestamp, seq, data: JSON.parse(data) }
+  let parsed: unknown
+  let done = false
+  const event = {
+    type,
+    executionId,
+    timestamp,
+    seq,
+    get data (): unknown {
+      if (!done) {
+        parsed = JSON.parse(data)
+        done = true
+      }
+      return parsed
+    }
+  } as unknown as ExecutionEvent
   dataTexts.set(event, data)
   return event
 }
