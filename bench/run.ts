@@ -969,7 +969,7 @@ async function main (): Promise<void> {
     ['P5', `late joiner replaying a finished execution of ≥ ${P5.minEvents} events`, scenarioP5, 60_000],
     ['R1', `P1 on STORE=redis, ${REPLICAS} replicas (subscribers alternate), paired with STORE=sqlite, 1 replica`, scenarioR1, 90_000],
     ['R3', `P3 on STORE=redis, ${REPLICAS} replicas, paired with STORE=sqlite, 1 replica (×${P3.repeats})`, scenarioR3, 150_000],
-    ['R5', `P5 on STORE=redis: logged through one replica, replayed from the other`, scenarioR5, 60_000]
+    ['R5', 'P5 on STORE=redis: logged through one replica, replayed from the other', scenarioR5, 60_000]
   ]
   const results: Record<string, any> = {}
   const timings: Record<string, number> = {}
