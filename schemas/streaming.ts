@@ -13,8 +13,11 @@ export const StreamTicket = Type.Object({
 export type StreamTicket = Static<typeof StreamTicket>
 
 export const StreamingStats = Type.Object({
-  activeExecutions: Type.Integer({ description: 'Executions running now' }),
-  queuedExecutions: Type.Integer({ description: 'Executions waiting for a free slot' }),
+  activeExecutions: Type.Integer({ description: 'Executions running now on this replica' }),
+  queuedExecutions: Type.Integer({
+    description: 'Executions waiting for a free slot; with STORE=redis, in the whole cluster (the shared queue). ' +
+      'Every other figure is this replica\'s'
+  }),
   subscribers: Type.Integer({ description: 'Open SSE connections' }),
   liveChannels: Type.Integer({ description: 'Executions with a live event channel' }),
   liveSubscribers: Type.Integer({ description: 'Subscribers attached to live channels' }),

@@ -195,7 +195,7 @@ export class SharedWork {
 
   /** Executions queued in the cluster. */
   async queuedCount (): Promise<number> {
-    return this.redis.zcard(this.key('queued'))
+    return guarded(() => this.redis.zcard(this.key('queued')))
   }
 
   private async renew (): Promise<void> {

@@ -108,6 +108,12 @@ export class ExecutionService {
     return this.waiting.length
   }
 
+  /** Executions waiting for a slot: this replica's, or the cluster's when work is shared (STORE=redis). */
+  async queuedEverywhere (): Promise<number> {
+    const { shared } = this.options
+    return shared === undefined ? this.waiting.length : shared.queuedCount()
+  }
+
   /** The record of an execution; throws ExecutionNotFoundError when there is none. */
   async record (id: string): Promise<ExecutionRecord> {
     const record = await this.options.store.get(id)

@@ -115,6 +115,9 @@ t.test('kill -9 of the running replica: subscribers elsewhere get `interrupted` 
   const refused = await postJson(`${b.url}/api/commands`, { targets: ['web1'], command: 'echo no' })
   t.equal(refused.status, 429, 'MAX_QUEUED_EXECUTIONS holds for the cluster')
   t.equal(refused.json.error.code, 'BOLT_STREAM_QUEUE_FULL')
+  const stats = await Promise.all([a, b, c].map(async (r) => (await getJson(`${r.url}/api/streaming/stats`)).json))
+  t.same(stats.map((s) => [s.activeExecutions, s.queuedExecutions]), [[1, 2], [1, 2], [1, 2]],
+    'every replica counts its own running execution and the cluster\'s queue')
   const cancelled = await postJson(`${b.url}/api/executions/${other.id}/cancel`, {})
   t.same([cancelled.status, cancelled.json.status], [202, 'cancelled'], 'a queued execution cancelled from another replica ends at once')
 

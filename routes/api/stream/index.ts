@@ -139,7 +139,7 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
     const buffered = sseConnections.buffered()
     return {
       activeExecutions: executions.runningCount,
-      queuedExecutions: executions.queuedCount,
+      queuedExecutions: await executions.queuedEverywhere(),
       subscribers: sseConnections.size,
       liveChannels: liveExecutions,
       liveSubscribers,
