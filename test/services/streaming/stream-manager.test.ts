@@ -85,6 +85,9 @@ t.test('late joiners of a finished execution get exactly the events after their 
   manager.open('y')
   for (let i = 0; i < 30; i++) manager.append('y', 'stdout', { target: 'a', output: `${i}\n` })
   await manager.terminate('y', 'error', { status: 'cancelled' })
+  // As the execution service does next: the record turns final (a reader past the last event
+  // would otherwise wait on the store's tail for more).
+  await store.update('y', { status: 'cancelled', completedAt: new Date().toISOString() })
   for (const after of [0, 1, 6, 7, 8, 29, 30]) {
     const sink = new TestSink()
     await manager.subscribe('y', after, sink)
