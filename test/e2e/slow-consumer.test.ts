@@ -9,7 +9,8 @@ t.test('a reader that stops reading is disconnected after the stall timeout and 
     env: { STREAM_MAX_BUFFERED_BYTES: '65536', STREAM_STALL_TIMEOUT_MS: '2000', MAX_OUTPUT_BYTES: '200000000', STREAM_FLUSH_INTERVAL_MS: '5' }
   })
   const res = await postJson(`${ctx.url}/api/commands`, {
-    targets: ['a'], command: 'for i in $(seq 1 2000); do head -c 20000 /dev/zero | tr "\\0" x; echo; sleep 0.002; done', expertMode: true
+    // 600 lines of 20,000 bytes over at least 3 s: still running while the reader stalls.
+    targets: ['a'], command: 'l=$(head -c 20000 /dev/zero | tr "\\0" x); for i in $(seq 1 60); do for j in 1 2 3 4 5 6 7 8 9 10; do echo "$l"; done; sleep 0.05; done', expertMode: true
   })
   const id = res.json.executionId as string
   const { port } = new URL(ctx.url)
@@ -82,7 +83,7 @@ t.test('a reader that reads slowly but steadily is never cut, however long its b
     env: { STREAM_MAX_BUFFERED_BYTES: String(12 * 1024 * 1024), STREAM_STALL_TIMEOUT_MS: '4000', MAX_OUTPUT_BYTES: '200000000' }
   })
   const res = await postJson(`${ctx.url}/api/commands`, {
-    targets: ['a'], command: 'for i in $(seq 1 1000); do head -c 20000 /dev/zero | tr "\\0" x; echo; done', expertMode: true
+    targets: ['a'], command: 'l=$(head -c 20000 /dev/zero | tr "\\0" x); for i in $(seq 1 700); do echo "$l"; done', expertMode: true
   })
   const id = res.json.executionId as string
   const { port } = new URL(ctx.url)
