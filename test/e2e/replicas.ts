@@ -18,8 +18,12 @@ export async function startReplica (t: Teardown, redis: TestRedis, dir: string, 
   })
   t.teardown(async () => {
     if (server.child.exitCode === null && server.child.signalCode === null) {
-      server.child.kill('SIGKILL')
+      // SIGTERM: it cancels what it runs and ends their Bolt groups (SHUTDOWN_GRACE_MS=0); a
+      // SIGKILL here left held Bolt processes running after the test file.
+      server.child.kill('SIGTERM')
+      const killer = setTimeout(() => server.child.kill('SIGKILL'), 10_000)
       await server.exited
+      clearTimeout(killer)
     }
   })
   return server
