@@ -20,8 +20,8 @@ export function dataJson (event: ExecutionEvent): string {
 
 /**
  * Builds an event from stored parts, remembering the stored JSON so it is not made again. Its
- * `data` is parsed on first read: a replay only copies the stored text into frames, and parsing
- * every event's JSON was most of a replay's cost. An own enumerable getter, so spreads and
+ * `data` is parsed on first read: a replay only copies the stored text into frames (parsing
+ * was about a sixth of the CPU of reading a log from Redis). An own enumerable getter, so spreads and
  * JSON.stringify see `data` as a plain property would be seen.
  */
 export function eventFromStored (executionId: string, seq: number, type: ExecutionEvent['type'], timestamp: string, data: string): ExecutionEvent {
