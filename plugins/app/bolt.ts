@@ -32,21 +32,23 @@ export default fp(async function bolt (fastify) {
   fastify.decorate('bolt', runner)
 
   let status: BoltStatus = { state: 'unknown' }
-  let probing = false
-  const probe = async (): Promise<void> => {
-    if (probing) return
-    probing = true
+  let probing: Promise<void> | null = null
+  const closing = new AbortController()
+  const check = async (): Promise<void> => {
     try {
-      const version = await runner.version()
+      const version = await runner.version(undefined, closing.signal)
       if (status.state !== 'ok') fastify.log.info({ version }, 'Bolt found')
       status = { state: 'ok', version, checkedAt: new Date().toISOString() }
     } catch (err) {
+      if (closing.signal.aborted) return
       const message = (err as Error).message
       if (status.state !== 'error' || status.message !== message) fastify.log.warn({ reason: message }, 'Bolt is not usable')
       status = { state: 'error', message, checkedAt: new Date().toISOString() }
-    } finally {
-      probing = false
     }
+  }
+  const probe = async (): Promise<void> => {
+    probing ??= check().finally(() => { probing = null })
+    await probing
   }
   fastify.decorate('boltStatus', () => status)
 
@@ -57,5 +59,10 @@ export default fp(async function bolt (fastify) {
     timer = setInterval(() => { void probe() }, config.boltProbeIntervalMs)
     timer.unref()
   })
-  fastify.addHook('onClose', async () => clearInterval(timer))
+  // A probe under way is a Bolt process: it ends (and is waited for) with the app.
+  fastify.addHook('onClose', async () => {
+    clearInterval(timer)
+    closing.abort()
+    await probing
+  })
 }, { name: 'bolt', fastify: '5.x', dependencies: ['config'] })

@@ -72,11 +72,12 @@ export class BoltRunner {
 
   /**
    * Asks Bolt for its version. Real Bolt answers with a bare version such as `5.6.0`; one
-   * without `--stream` (before 3.2) is refused with the reason.
+   * without `--stream` (before 3.2) is refused with the reason. `signal` ends the process early;
+   * the promise settles once the process has exited.
    */
-  version (timeoutMs = 30_000): Promise<string> {
+  version (timeoutMs = 30_000, signal?: AbortSignal): Promise<string> {
     return new Promise((resolve, reject) => {
-      execFile(this.options.boltPath, ['--version'], { env: this.options.env, timeout: timeoutMs, maxBuffer: 64 * 1024 },
+      execFile(this.options.boltPath, ['--version'], { env: this.options.env, timeout: timeoutMs, maxBuffer: 64 * 1024, signal },
         (err, stdout) => {
           if (err !== null) {
             const code = (err as NodeJS.ErrnoException).code

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { build, until, getRecord, startExecution, waitFinished } from '../helper.js'
@@ -406,6 +407,19 @@ t.test('Bolt failures', async (t) => {
     t.equal(ready.json().status, 'not_ready')
     t.match(ready.json().reason, /Bolt 3\.1\.2 is too old/)
     t.match(ready.json().reason, /--stream/)
+  })
+
+  t.test('closing the app ends a Bolt version probe under way, and waits for it', async (t) => {
+    const { app, config } = await build(t, { standIn: { STANDIN_VERSION_DELAY_MS: '60000' } })
+    const log = config.boltEnv.STANDIN_LOG
+    let pid = 0
+    await until(async () => {
+      const probe = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('--version'))[0]
+      if (probe !== undefined) pid = (JSON.parse(probe) as { pid: number }).pid
+      return pid > 0
+    }, 10_000, 'the probe started')
+    await app.close()
+    t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the probe process is gone when close resolves')
   })
 
   t.test('a run over EXECUTION_TIMEOUT_MS times out', async (t) => {

@@ -2,10 +2,10 @@
 /// <reference lib="dom.iterable" />
 // page.evaluate callbacks run in the browser: the DOM types.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, watch, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, watch, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import tap from 'tap'
 import { ROOT } from '../helper.js'
 
 // Real headless Chromium for the viewer's tests (Debian package `chromium`), against the real
@@ -84,20 +84,26 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync'
 ]
 
-/** A fresh Chromium (own profile directory), closed and removed at teardown. */
+let shared: Promise<Browser> | null = null
+
+/** The file's one Chromium (a fresh profile directory of its own), closed when the file ends. */
+function fileBrowser (): Promise<Browser> {
+  if (shared === null) {
+    const launching = chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+    shared = launching
+    tap.teardown(async () => { await (await launching).close() })
+  }
+  return shared
+}
+
+/**
+ * A fresh browser context (its own cookies, storage and permissions) in the file's Chromium,
+ * closed at teardown: each test starts as a new visitor, without a Chromium start of its own.
+ */
 export async function launch (t: Teardown, options: { origin?: string } = {}): Promise<BrowserContext> {
-  const profile = mkdtempSync(join(tmpdir(), 'bolt-stream-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
-    acceptDownloads: true
-  })
+  const context = await (await fileBrowser()).newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true })
+  t.teardown(() => context.close())
   if (options.origin !== undefined) await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: options.origin })
-  t.teardown(async () => {
-    await context.close()
-    rmSync(profile, { recursive: true, force: true })
-  })
   return context
 }
 
