@@ -5,18 +5,32 @@ import t from 'tap'
 import { groupHasLiveProcess } from '../../services/bolt/process-group.js'
 import { ROOT, STAND_IN, getJson, openStream, postJson, startServer, tempDir, until } from '../helper.js'
 
+interface StartUp { code: number | null, signal: string | null, stderr: string, ms: number }
+
+/** Starts server.ts with `env` and waits for it to exit on its own (it is expected to refuse to start). */
+async function refusedStartUp (env: Record<string, string>): Promise<StartUp> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const started = Date.now()
+  // The bound only turns a hang into a failure; a correct start-up ends by the exit event.
+  const hang = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])))
+  clearTimeout(hang)
+  return { code, signal, stderr, ms: Date.now() - started }
+}
+
 t.test('a bad setting stops start-up with a message naming it, not a stack trace', async (t) => {
   const cases: Array<[Record<string, string>, RegExp]> = [
     [{ PORT: 'abc' }, /PORT must be a whole number from 0 to 65535 \(got "abc"\)/],
     [{ AUTH_TOKENS_FILE: '/nonexistent/tokens' }, /AUTH_TOKENS_FILE "\/nonexistent\/tokens" cannot be read: ENOENT/]
   ]
-  for (const [env, message] of cases) {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-      cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const code = await new Promise((resolve) => child.once('exit', resolve))
+  // The cases start side by side (each is a whole server start-up); their results are checked in order.
+  const results = await Promise.all(cases.map(([env]) => refusedStartUp(env)))
+  for (const [i, [, message]] of cases.entries()) {
+    const { code, stderr } = results[i]
     t.equal(code, 1)
     t.match(stderr, message)
     t.notMatch(stderr, /\n\s+at /, 'no stack trace')
@@ -34,18 +48,11 @@ t.test('an unusable DATABASE_PATH ends start-up with a message naming it, never 
     '/dev/null/x/db.sqlite',
     dir // a directory, not a database file
   ]
-  for (const path of paths) {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-      cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_PATH: path, BOLT_PATH: STAND_IN, BOLT_PROJECT: dir }, stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const started = Date.now()
-    // The bound only turns a hang into a failure; a correct start-up ends by the exit event.
-    const hang = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])))
-    clearTimeout(hang)
-    t.equal(signal, null, `${path}: exited by itself (after ${Date.now() - started} ms)`)
+  // Side by side, as above; each path's result is checked in order.
+  const results = await Promise.all(paths.map((path) => refusedStartUp({ DATABASE_PATH: path, BOLT_PATH: STAND_IN, BOLT_PROJECT: dir })))
+  for (const [i, path] of paths.entries()) {
+    const { code, signal, stderr, ms } = results[i]
+    t.equal(signal, null, `${path}: exited by itself (after ${ms} ms)`)
     t.equal(code, 1, `${path}: exit code 1`)
     t.match(stderr, `DATABASE_PATH ${JSON.stringify(path)} cannot be used`, `${path}: the message names it`)
     t.notMatch(stderr, /\n\s+at /, 'no stack trace')
