@@ -1,9 +1,13 @@
-import { Redis, ReplyError, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import { StoreOpenError, StoreUnavailableError } from '../errors.js'
 
 // Connections to the shared Redis. Commands never wait in an offline queue: while Redis is away
 // they fail at once (readiness answers 503, a POST 503), and the callers that must not lose
 // anything (event appends) retry on their own. ioredis reconnects in the background.
+
+// ioredis is loaded with the first connection: a service on SQLite never loads it (a fifth of
+// a second of start-up).
+let ioredis: Pick<typeof import('ioredis'), 'Redis' | 'ReplyError'> | null = null
 
 /** Longest pause between reconnection attempts. */
 const MAX_RECONNECT_DELAY_MS = 1000
@@ -21,7 +25,8 @@ export function redisOptions (name: string): RedisOptions {
 
 /** Connects to `url`; throws StoreOpenError naming REDIS_URL (without its password) when it cannot. */
 export async function connectRedis (url: string, name: string): Promise<Redis> {
-  const redis = new Redis(url, redisOptions(name))
+  const { Redis: Client } = ioredis ??= await import('ioredis')
+  const redis = new Client(url, redisOptions(name))
   // Connection errors are seen by the commands that fail; the event only needs a listener.
   redis.on('error', () => {})
   try {
@@ -54,7 +59,8 @@ export function safeUrl (url: string): string {
 
 /** True for an error Redis answered (a refused command), false for a lost or absent connection. */
 export function isReplyError (err: unknown): boolean {
-  return err instanceof ReplyError
+  // Without a connection nothing can have answered.
+  return ioredis !== null && err instanceof ioredis.ReplyError
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms).unref() })
